@@ -1,0 +1,307 @@
+"""The domain: jobs, the callbacks that move them, the events they emit, subscriptions and deliveries.
+
+These are plain data. The rules that change them live in ``receiver.statemachine`` (jobs),
+``receiver.correlate`` (which job a callback belongs to), ``dispatcher.fanout`` (which subscription
+gets which event) and ``dispatcher.retry`` (what a delivery attempt's result means). The store
+persists them; ``to_api`` renders the shapes the management API documents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import orjson
+
+from hookline.clock import isoformat
+
+PROVIDERS = ("mjproxy", "useapi")
+STATUSES = ("queued", "submitted", "in_progress", "succeeded", "failed", "moderated", "cancelled")
+TERMINAL = frozenset({"succeeded", "failed", "moderated", "cancelled"})
+OUTCOMES = ("applied", "duplicate", "stale", "conflict", "rejected")
+EVENT_TYPES = (
+    "job.submitted",
+    "job.progress",
+    "job.succeeded",
+    "job.failed",
+    "job.moderated",
+    "job.cancelled",
+    "job.archived",
+)
+DELIVERY_STATUSES = ("pending", "delivered", "dead")
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """What one upstream payload says about a job, in hookline's terms (see ``receiver.adapters``)."""
+
+    upstream_id: str | None
+    correlation_key: str | None
+    status: str
+    progress: int | None
+    image_urls: tuple[str, ...] = ()
+    error: str | None = None
+    action: str | None = None
+    raw: Any = None
+
+
+@dataclass(slots=True)
+class Inbound:
+    """One callback (or poll result) as received, before it is matched to a job."""
+
+    provider: str
+    body: bytes
+    headers: dict[str, str]
+    received_at: float
+    source: str = "callback"  # callback | poll
+    snapshot: Snapshot | None = None
+    reject_reason: str | None = None  # set when the body is unusable: stored with outcome "rejected"
+
+
+@dataclass(slots=True)
+class CallbackResult:
+    callback_id: str
+    job_id: str | None
+    outcome: str
+    event_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Job:
+    id: str
+    provider: str
+    upstream_id: str | None
+    correlation_key: str | None
+    status: str
+    progress: int | None
+    image_urls: list[str]
+    error: str | None
+    action: str | None
+    metadata: dict[str, Any]
+    upstream: Any  # the latest applied raw upstream snapshot, None before the first one
+    sequence: int  # number of events emitted so far
+    origin: str  # registered | callback | submitted
+    created_at: float
+    updated_at: float
+    last_seen_at: float | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "provider": self.provider,
+            "upstream_id": self.upstream_id,
+            "correlation_key": self.correlation_key,
+            "status": self.status,
+            "progress": self.progress,
+            "image_urls": list(self.image_urls),
+            "error": self.error,
+            "action": self.action,
+            "metadata": self.metadata,
+            "sequence": self.sequence,
+            "origin": self.origin,
+            "created_at": isoformat(self.created_at),
+            "updated_at": isoformat(self.updated_at),
+            "last_seen_at": isoformat(self.last_seen_at),
+            "upstream": self.upstream,
+        }
+
+
+@dataclass(slots=True)
+class CallbackRecord:
+    """A stored callback: the job's timeline."""
+
+    id: str
+    job_id: str | None
+    provider: str
+    source: str
+    outcome: str
+    received_at: float
+    headers: dict[str, str]
+    body: bytes
+    error: str | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "job_id": self.job_id,
+            "provider": self.provider,
+            "source": self.source,
+            "outcome": self.outcome,
+            "received_at": isoformat(self.received_at),
+            "headers": self.headers,
+            "body": self.body.decode("utf-8", "replace"),
+            "error": self.error,
+        }
+
+
+@dataclass(slots=True)
+class Event:
+    """An outbound event. ``payload`` is the exact body every subscriber receives."""
+
+    id: str
+    job_id: str
+    type: str
+    sequence: int
+    created_at: float
+    payload: bytes
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "job_id": self.job_id,
+            "type": self.type,
+            "sequence": self.sequence,
+            "created_at": isoformat(self.created_at),
+            "payload": orjson.loads(self.payload),
+        }
+
+
+@dataclass(slots=True)
+class SigningSecret:
+    secret: str
+    created_at: float
+    expires_at: float | None = None  # set when a rotation retires it
+
+    def active(self, now: float) -> bool:
+        return self.expires_at is None or self.expires_at > now
+
+
+@dataclass(slots=True)
+class Subscription:
+    id: str
+    url: str
+    event_types: list[str] | None  # None: every type
+    filter: dict[str, Any]
+    description: str | None
+    secrets: list[SigningSecret]
+    enabled: bool
+    disabled_reason: str | None
+    job_id: str | None  # set for a one-off subscription made by ``callback_url`` on a job
+    created_at: float
+    updated_at: float
+    failing_since: float | None = None
+    last_success_at: float | None = None
+    throttled_until: float | None = None
+
+    @property
+    def secret(self) -> str:
+        """The newest secret: the one a subscriber should be using."""
+        return self.secrets[-1].secret
+
+    def to_api(self, *, with_secret: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "url": self.url,
+            "event_types": self.event_types,
+            "filter": self.filter,
+            "description": self.description,
+            "enabled": self.enabled,
+            "disabled_reason": self.disabled_reason,
+            "job_id": self.job_id,
+            "created_at": isoformat(self.created_at),
+            "updated_at": isoformat(self.updated_at),
+            "failing_since": isoformat(self.failing_since),
+            "last_success_at": isoformat(self.last_success_at),
+        }
+        if with_secret:
+            out["secret"] = self.secret
+        return out
+
+
+@dataclass(slots=True)
+class Delivery:
+    id: str
+    event_id: str
+    subscription_id: str
+    job_id: str
+    event_type: str
+    sequence: int
+    status: str
+    attempts: int
+    next_attempt_at: float | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: float
+    updated_at: float
+    delivered_at: float | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "event_id": self.event_id,
+            "subscription_id": self.subscription_id,
+            "job_id": self.job_id,
+            "event_type": self.event_type,
+            "sequence": self.sequence,
+            "status": self.status,
+            "attempts": self.attempts,
+            "next_attempt_at": isoformat(self.next_attempt_at),
+            "last_status_code": self.last_status_code,
+            "last_error": self.last_error,
+            "created_at": isoformat(self.created_at),
+            "updated_at": isoformat(self.updated_at),
+            "delivered_at": isoformat(self.delivered_at),
+        }
+
+
+@dataclass(slots=True)
+class Attempt:
+    id: str
+    delivery_id: str
+    attempted_at: float
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    response_body: str | None
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "delivery_id": self.delivery_id,
+            "attempted_at": isoformat(self.attempted_at),
+            "status_code": self.status_code,
+            "latency_ms": round(self.latency_ms, 3),
+            "error": self.error,
+            "response_body": self.response_body,
+        }
+
+
+@dataclass(slots=True)
+class Claim:
+    """A delivery leased to one dispatcher: everything needed to send it."""
+
+    delivery_id: str
+    event_id: str
+    subscription_id: str
+    job_id: str
+    url: str
+    payload: bytes
+    secrets: list[str]
+    attempts: int  # attempts made before this one
+
+
+@dataclass(slots=True)
+class Completion:
+    """The result of one attempt and what it means (decided by ``dispatcher.retry``)."""
+
+    delivery_id: str
+    subscription_id: str
+    owner: str
+    attempt: Attempt
+    status: str  # pending (retry later) | delivered | dead
+    next_attempt_at: float | None
+    success: bool
+    disable_reason: str | None = None  # disable the subscription now (410 Gone)
+    throttle_until: float | None = None  # pause the whole subscription (429/503 + Retry-After)
+
+
+@dataclass(slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
