@@ -1,0 +1,79 @@
+"""The job state machine: pure functions, no I/O.
+
+Statuses are ordered ``queued < submitted < in_progress (by progress) < terminal``. A job never
+moves backwards: a snapshot that ranks above the job's state is ``applied``; one that ranks at or
+below it is ``duplicate`` when it says the same thing (same status, progress, images and error)
+and ``stale`` otherwise. Once terminal, the first terminal status wins; a different terminal
+status arriving later is a ``conflict`` (recorded, not applied). A job that has never seen a
+snapshot (registered or just created) applies the first one it gets.
+
+Because every applied snapshot ranks strictly above the previous one, and snapshots of equal rank
+carry equal normalized content, any order and any repetition of one job's callbacks ends in the
+same job state.
+"""
+
+from __future__ import annotations
+
+from hookline.models import TERMINAL, Job, Snapshot
+
+_BASE_RANK = {"queued": 0.0, "submitted": 1.0, "in_progress": 2.0}
+
+EVENT_TYPE = {
+    "queued": "job.submitted",
+    "submitted": "job.submitted",
+    "in_progress": "job.progress",
+    "succeeded": "job.succeeded",
+    "failed": "job.failed",
+    "moderated": "job.moderated",
+    "cancelled": "job.cancelled",
+}
+
+
+def rank(status: str, progress: int | None) -> float:
+    """Where a status sits in the order; in_progress is ranked by its percentage."""
+    if status in TERMINAL:
+        return 3.0
+    if status == "in_progress":
+        return 2.0 + (progress or 0) / 1000.0
+    return _BASE_RANK[status]
+
+
+def _same_content(job: Job, snap: Snapshot) -> bool:
+    return (
+        job.status == snap.status
+        and job.progress == snap.progress
+        and tuple(job.image_urls) == snap.image_urls
+        and job.error == snap.error
+    )
+
+
+def judge(job: Job, snap: Snapshot) -> str:
+    """The outcome of ``snap`` for ``job``: applied, duplicate, stale or conflict."""
+    if job.upstream is None:
+        return "applied"
+    if job.terminal:
+        if snap.status in TERMINAL and snap.status != job.status:
+            return "conflict"
+        return "duplicate" if _same_content(job, snap) else "stale"
+    if rank(snap.status, snap.progress) > rank(job.status, job.progress):
+        return "applied"
+    return "duplicate" if _same_content(job, snap) else "stale"
+
+
+def apply(job: Job, snap: Snapshot, now: float) -> str:
+    """Move ``job`` to the state ``snap`` describes (call only when :func:`judge` said applied).
+    Returns the type of the event this change emits and advances ``job.sequence``."""
+    job.status = snap.status
+    job.progress = snap.progress
+    job.image_urls = list(snap.image_urls)
+    job.error = snap.error
+    if snap.action:
+        job.action = snap.action
+    if job.upstream_id is None and snap.upstream_id is not None:
+        job.upstream_id = snap.upstream_id
+    if job.correlation_key is None and snap.correlation_key is not None:
+        job.correlation_key = snap.correlation_key
+    job.upstream = snap.raw
+    job.updated_at = now
+    job.sequence += 1
+    return EVENT_TYPE[snap.status]
