@@ -1,0 +1,1 @@
+"""The delivering side: fan-out, signing, the retry policy, the egress guard and the worker."""

@@ -1,0 +1,169 @@
+"""The dispatcher worker: claim due deliveries with a lease, send each in its own task, record the
+attempt, repeat.
+
+Shape: a stop event, a global bound on deliveries in flight (``HOOKLINE_DISPATCH_CONCURRENCY``), a
+per-subscription bound enforced by the claim (``HOOKLINE_SUBSCRIPTION_CONCURRENCY``), so a slow or
+dead subscriber only ever holds its own few slots. When idle it sleeps until the next delivery is
+due or the store says new work arrived. ``stop`` stops claiming, lets in-flight attempts finish
+for a grace period, then cancels the rest and gives their leases back so nothing waits for a
+lease to expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+
+from dispatcher.egress import EgressGuard
+from dispatcher.retry import RetryPolicy
+from dispatcher.sender import Sender
+from hookline.ids import new_id, ulid
+from hookline.models import Claim
+from hookline.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+CLAIM_BATCH = 100
+IDLE_POLL = 1.0
+
+
+class Dispatcher:
+    def __init__(self, rt: Runtime, *, rng: random.Random | None = None, owner: str | None = None) -> None:
+        self.rt = rt
+        cfg = rt.config.delivery
+        self.cfg = cfg
+        self.owner = owner or f"dispatcher-{ulid()[-10:]}"
+        self.policy = RetryPolicy(cfg.retry_schedule)
+        self.rng = rng or random.Random()
+        self.sender = Sender(
+            EgressGuard(cfg.allow_private_targets), rt.clock, timeout=cfg.timeout, concurrency=cfg.concurrency
+        )
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._slot_freed = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.sender.start()
+        self._task = asyncio.create_task(self._run(), name="dispatcher")
+        log.info("dispatcher started", extra={"owner": self.owner})
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop claiming; give in-flight attempts ``grace`` seconds; cancel and release the rest."""
+        self._stopping.set()
+        self._slot_freed.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._inflight:
+            _done, pending = await asyncio.wait(list(self._inflight.values()), timeout=grace)
+            unfinished = [d for d, t in self._inflight.items() if t in pending]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            if unfinished:
+                log.warning("releasing %d deliveries still in flight at shutdown", len(unfinished))
+                await self.rt.store.release_deliveries(self.owner, unfinished)
+        await self.sender.close()
+        log.info("dispatcher stopped", extra={"owner": self.owner})
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    async def _run(self) -> None:
+        store = self.rt.store
+        while not self._stopping.is_set():
+            free = self.cfg.concurrency - len(self._inflight)
+            claimed = 0
+            if free > 0:
+                try:
+                    claims = await store.claim_deliveries(
+                        self.owner,
+                        min(free, CLAIM_BATCH),
+                        self.rt.clock.now(),
+                        self.cfg.lease,
+                        self.cfg.per_subscription,
+                    )
+                except Exception:
+                    log.exception("claiming deliveries failed; retrying in 1 s")
+                    await asyncio.sleep(1.0)
+                    continue
+                for claim in claims:
+                    self._spawn(claim)
+                claimed = len(claims)
+                if claimed == min(free, CLAIM_BATCH):
+                    continue  # there may be more due right now
+            await self._idle(full=free <= 0 or claimed > 0)
+
+    async def _idle(self, *, full: bool) -> None:
+        """Wait for a reason to claim again: a freed slot (when busy), new work, or the next due time."""
+        if full:
+            # Busy: wait until a batch worth of slots is free, so claims stay batched.
+            low_water = max(1, min(CLAIM_BATCH, self.cfg.concurrency // 4))
+            deadline = asyncio.get_running_loop().time() + 0.05
+            while self.cfg.concurrency - len(self._inflight) < low_water and not self._stopping.is_set():
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    break
+                self._slot_freed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._slot_freed.wait(), remaining)
+            return
+        timeout = IDLE_POLL
+        next_due = await self.rt.store.next_due_at()
+        if next_due is not None:
+            timeout = min(IDLE_POLL, max(0.01, next_due - self.rt.clock.now()))
+        self._slot_freed.clear()
+        waiters = [
+            asyncio.ensure_future(self.rt.store.wait_for_work(timeout)),
+            asyncio.ensure_future(self._slot_freed.wait()),
+        ]
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    def _spawn(self, claim: Claim) -> None:
+        task = asyncio.create_task(self._deliver(claim), name=f"deliver-{claim.delivery_id}")
+        self._inflight[claim.delivery_id] = task
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._inflight.pop(claim.delivery_id, None)
+            self._slot_freed.set()
+
+        task.add_done_callback(done)
+
+    async def _deliver(self, claim: Claim) -> None:
+        result = await self.sender.send(claim)
+        now = self.rt.clock.now()
+        completion = self.policy.decide(claim, result, new_id("att"), self.owner, now, self.rng)
+        metrics = self.rt.metrics
+        metrics.attempt_seconds.observe(result.latency_ms / 1000)
+        outcome = {"delivered": "delivered", "dead": "dead"}.get(completion.status, "retry")
+        metrics.deliveries.labels(outcome).inc()
+        if completion.disable_reason:
+            metrics.subscriptions_disabled.labels("gone").inc()
+        if completion.status != "delivered":
+            log.info(
+                "delivery attempt failed: %s",
+                result.error,
+                extra={
+                    "delivery_id": claim.delivery_id,
+                    "subscription_id": claim.subscription_id,
+                    "attempt": claim.attempts + 1,
+                    "next": completion.status,
+                },
+            )
+        try:
+            await self.rt.store.complete_delivery(completion, now, self.cfg.disable_after)
+        except Exception:
+            log.exception(
+                "recording a delivery attempt failed; the lease will expire and it will be sent again",
+                extra={"delivery_id": claim.delivery_id},
+            )
