@@ -1,0 +1,199 @@
+"""The store: a Protocol of domain methods. Callers never see SQL.
+
+Two backends implement it: ``hookline.store.sqlite`` (aiosqlite readers, one writer connection,
+WAL, synchronous FULL; the default) and ``hookline.store.postgres`` (asyncpg, for many processes).
+Both group concurrent writes into one transaction (see ``hookline.store.groupcommit``): a method
+returns only after its writes are committed, and the writes of one callback (the callback row, the
+job change, its events and their deliveries) are committed together or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hookline.models import (
+    Attempt,
+    CallbackRecord,
+    CallbackResult,
+    Claim,
+    Completion,
+    Delivery,
+    Event,
+    Inbound,
+    Job,
+    Page,
+    Subscription,
+)
+
+MAX_PAGE = 500
+
+
+@dataclass(slots=True)
+class JobQuery:
+    status: str | None = None
+    provider: str | None = None
+    correlation_key: str | None = None
+    limit: int = 50
+    cursor: str | None = None  # the id of the last item of the previous page
+
+
+@dataclass(slots=True)
+class CallbackQuery:
+    outcome: str | None = None
+    provider: str | None = None
+    limit: int = 50
+    cursor: str | None = None
+
+
+@dataclass(slots=True)
+class DeliveryQuery:
+    status: str | None = None
+    subscription_id: str | None = None
+    job_id: str | None = None
+    limit: int = 50
+    cursor: str | None = None
+
+
+@dataclass(slots=True)
+class SubscriptionQuery:
+    limit: int = 50
+    cursor: str | None = None
+    job_id: str | None = None
+
+
+@dataclass(slots=True)
+class NewJob:
+    """A job registered before its first callback (``POST /v1/jobs``)."""
+
+    provider: str
+    correlation_key: str | None
+    upstream_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    subscription: Subscription | None = None  # the one-off subscription made from ``callback_url``
+    origin: str = "registered"
+
+
+@dataclass(slots=True)
+class SubscriptionChanges:
+    """A PATCH: only the fields named in ``set_fields`` change."""
+
+    url: str | None = None
+    event_types: list[str] | None = None
+    filter: dict[str, Any] | None = None
+    description: str | None = None
+    enabled: bool | None = None
+    set_fields: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True)
+class Backlog:
+    pending: int
+    oldest_pending_at: float | None
+    dead: int
+
+
+class Store(Protocol):
+    # lifecycle -------------------------------------------------------------------------------
+    async def open(self, *, migrate: bool = True) -> None:
+        """Connect, refuse a schema newer than this code (SchemaTooNew), migrate if asked."""
+        ...
+
+    async def close(self) -> None:
+        """Finish queued writes, then close every connection."""
+        ...
+
+    async def migrate(self) -> tuple[int, int]:
+        """Apply pending migrations; return (version before, version after)."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise StoreError unless the database answers."""
+        ...
+
+    async def ensure_setting(self, key: str, value: str) -> str:
+        """Store ``value`` under ``key`` unless one is stored already; return the stored value."""
+        ...
+
+    # receiving -------------------------------------------------------------------------------
+    async def record_callback(self, inbound: Inbound) -> CallbackResult:
+        """Correlate, apply and persist one callback with its events and deliveries, atomically."""
+        ...
+
+    async def register_job(self, new: NewJob, now: float) -> Job:
+        """Create a job ahead of its callbacks (with its one-off subscription, if any)."""
+        ...
+
+    async def get_job(self, job_id: str) -> Job | None: ...
+
+    async def list_jobs(self, query: JobQuery) -> Page[Job]: ...
+
+    async def job_callbacks(self, job_id: str, limit: int = 200) -> list[CallbackRecord]: ...
+
+    async def job_events(self, job_id: str, limit: int = 200) -> list[Event]: ...
+
+    async def list_callbacks(self, query: CallbackQuery) -> Page[CallbackRecord]:
+        """The callback log, newest first (rejected callbacks included: they have no job)."""
+        ...
+
+    # subscriptions ---------------------------------------------------------------------------
+    async def create_subscription(self, sub: Subscription) -> Subscription: ...
+
+    async def get_subscription(self, sub_id: str) -> Subscription | None: ...
+
+    async def list_subscriptions(self, query: SubscriptionQuery) -> Page[Subscription]: ...
+
+    async def update_subscription(self, sub_id: str, changes: SubscriptionChanges, now: float) -> Subscription:
+        """Apply a PATCH. Disabling pauses the subscription's pending deliveries; enabling resumes
+        the head of each of its chains. Raises NotFound."""
+        ...
+
+    async def delete_subscription(self, sub_id: str) -> None:
+        """Delete the subscription with its deliveries and attempts. Raises NotFound."""
+        ...
+
+    async def rotate_secret(self, sub_id: str, new_secret: str, now: float, overlap: float) -> Subscription:
+        """Make ``new_secret`` current; the previous ones keep signing for ``overlap`` seconds."""
+        ...
+
+    async def replay(self, sub_id: str, since: float, until: float | None, now: float) -> int:
+        """Queue again, for one subscription, every matching event created in [since, until)."""
+        ...
+
+    # deliveries ------------------------------------------------------------------------------
+    async def claim_deliveries(
+        self, owner: str, limit: int, now: float, lease: float, per_subscription: int
+    ) -> list[Claim]:
+        """Lease up to ``limit`` due deliveries to ``owner``, never more than ``per_subscription``
+        in flight for one subscription (counting leases other dispatchers hold)."""
+        ...
+
+    async def complete_delivery(self, completion: Completion, now: float, disable_after: float) -> None:
+        """Record an attempt and its consequences (retry, delivered, dead; subscription health;
+        promotion of the next delivery in the chain). Ignored, but for the attempt row, if the
+        lease was lost to another dispatcher."""
+        ...
+
+    async def release_deliveries(self, owner: str, delivery_ids: list[str]) -> None:
+        """Give leases back unsent (shutdown), so another dispatcher can send them now."""
+        ...
+
+    async def next_due_at(self) -> float | None:
+        """When the earliest pending delivery becomes due (None: nothing pending)."""
+        ...
+
+    async def wait_for_work(self, timeout: float) -> None:
+        """Return when new deliveries may be due, or after ``timeout`` seconds."""
+        ...
+
+    async def get_delivery(self, delivery_id: str) -> Delivery | None: ...
+
+    async def list_deliveries(self, query: DeliveryQuery) -> Page[Delivery]: ...
+
+    async def delivery_attempts(self, delivery_id: str) -> list[Attempt]: ...
+
+    async def retry_delivery(self, delivery_id: str, now: float) -> Delivery:
+        """Make a dead (or waiting) delivery due now. Raises NotFound, Conflict."""
+        ...
+
+    async def backlog(self, now: float) -> Backlog: ...

@@ -1,0 +1,345 @@
+"""The SQLite write transactions. Each function runs inside the writer's open transaction, on the
+writer connection, and must not commit: the group committer commits the whole batch at once."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from dispatcher.fanout import NewDelivery, SubscriptionSet, plan_deliveries
+from hookline.clock import isoformat
+from hookline.errors import Conflict, NotFound
+from hookline.models import CallbackResult, Claim, Completion, Event, Inbound, Job, Subscription
+from hookline.store import rows
+from hookline.store.base import NewJob, SubscriptionChanges
+from hookline.store.sqlite import sql
+from receiver.correlate import JobIndex, lookup_keys, plan_ingest
+
+
+def _json_list(values: Iterable[Any]) -> str:
+    return orjson.dumps(list(values)).decode()
+
+
+class SubscriptionCache:
+    """Enabled subscriptions for fan-out. One process owns a SQLite file, so every change goes
+    through this writer, which drops the cache whenever it touches a subscription."""
+
+    def __init__(self) -> None:
+        self._set: SubscriptionSet | None = None
+
+    def get(self, conn: sqlite3.Connection) -> SubscriptionSet:
+        if self._set is None:
+            self._set = SubscriptionSet(rows.subscription(r) for r in conn.execute(sql.ENABLED_SUBSCRIPTIONS))
+        return self._set
+
+    def invalidate(self) -> None:
+        self._set = None
+
+
+class Writes:
+    """Write transactions over one connection. ``wake`` becomes True when a batch made
+    deliveries due (the store then wakes its dispatcher after the commit)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.subscriptions = SubscriptionCache()
+        self.wake = False
+
+    # receiving -------------------------------------------------------------------------------
+    def ingest(self, items: list[Inbound], now: float) -> list[CallbackResult]:
+        conn = self.conn
+        index = JobIndex(self._load_jobs(items))
+        plan = plan_ingest(items, index, now)
+        if plan.created:
+            conn.executemany(sql.INSERT_JOB, [rows.job_values(j) for j in plan.created.values()])
+        if plan.changed:
+            conn.executemany(sql.UPDATE_JOB, [_job_update(j) for j in plan.changed.values()])
+        conn.executemany(sql.INSERT_CALLBACK, [rows.callback_values(c) for c in plan.callbacks])
+        if plan.events:
+            jobs = {**plan.changed, **plan.created}
+            self.add_events(plan.events, jobs, now)
+        return plan.results
+
+    def add_events(self, events: list[Event], jobs: dict[str, Job], now: float) -> None:
+        """Insert events and fan them out to the matching subscriptions."""
+        conn = self.conn
+        conn.executemany(sql.INSERT_EVENT, [rows.event_values(e) for e in events])
+        subs = self.subscriptions.get(conn)
+        if not subs:
+            return
+        job_ids = list({e.job_id for e in events})
+        open_chains = {(r[0], r[1]) for r in conn.execute(sql.in_list(sql.OPEN_CHAINS, len(job_ids)), job_ids)}
+        self._insert_deliveries(plan_deliveries(events, jobs, subs, open_chains, now), now)
+
+    def _insert_deliveries(self, planned: list[NewDelivery], now: float) -> None:
+        if not planned:
+            return
+        self.conn.executemany(
+            sql.INSERT_DELIVERY,
+            [
+                (d.id, d.event_id, d.subscription_id, d.job_id, d.event_type, d.sequence, d.next_attempt_at, now, now)
+                for d in planned
+            ],
+        )
+        if any(d.next_attempt_at is not None for d in planned):
+            self.wake = True
+
+    def _load_jobs(self, items: list[Inbound]) -> list[Job]:
+        keys = lookup_keys(items)
+        found: dict[str, Job] = {}
+        by_provider: dict[str, list[str]] = {}
+        for provider, upstream_id in keys.upstream_ids:
+            by_provider.setdefault(provider, []).append(upstream_id)
+        for provider, ids in by_provider.items():
+            for row in self.conn.execute(sql.in_list(sql.JOBS_BY_UPSTREAM, len(ids)), (provider, *ids)):
+                found[row[0]] = rows.job(row)
+        if keys.keys:
+            candidates = list({key for _, key in keys.keys})
+            for query in (sql.JOBS_BY_IDS, sql.JOBS_UNBOUND_BY_KEY):
+                for row in self.conn.execute(sql.in_list(query, len(candidates)), candidates):
+                    found.setdefault(row[0], rows.job(row))
+        return list(found.values())
+
+    def register_job(self, new: NewJob, job: Job) -> Job:
+        conn = self.conn
+        if new.upstream_id is not None:
+            existing = conn.execute(sql.JOB_BY_UPSTREAM, (new.provider, new.upstream_id)).fetchone()
+            if existing is not None:
+                raise Conflict(
+                    f"job {existing[0]} already has {new.provider} upstream id {new.upstream_id!r}",
+                    code="job_exists",
+                )
+        conn.execute(sql.INSERT_JOB, rows.job_values(job))
+        if new.subscription is not None:
+            self.create_subscription(new.subscription)
+        return job
+
+    # subscriptions ---------------------------------------------------------------------------
+    def create_subscription(self, sub: Subscription) -> Subscription:
+        self.conn.execute(sql.INSERT_SUBSCRIPTION, rows.subscription_values(sub))
+        self.subscriptions.invalidate()
+        return sub
+
+    def _subscription(self, sub_id: str) -> Subscription:
+        row = self.conn.execute(sql.GET_SUBSCRIPTION, (sub_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no subscription {sub_id!r}")
+        return rows.subscription(row)
+
+    def _save(self, sub: Subscription) -> None:
+        values = rows.subscription_values(sub)
+        # url, event_types, filter, description, secrets, enabled, disabled_reason, updated_at,
+        # failing_since, throttled_until, id
+        self.conn.execute(
+            sql.SAVE_SUBSCRIPTION,
+            (*values[1:8], sub.updated_at, sub.failing_since, sub.throttled_until, sub.id),
+        )
+        self.subscriptions.invalidate()
+
+    def update_subscription(self, sub_id: str, changes: SubscriptionChanges, now: float) -> Subscription:
+        sub = self._subscription(sub_id)
+        was_enabled = sub.enabled
+        for name in changes.set_fields:
+            setattr(sub, name, getattr(changes, name))
+        sub.updated_at = now
+        if sub.enabled and not was_enabled:
+            sub.disabled_reason = None
+            sub.failing_since = None
+            sub.throttled_until = None
+        elif was_enabled and not sub.enabled:
+            sub.disabled_reason = "disabled by an operator"
+        self._save(sub)
+        if sub.enabled and not was_enabled:
+            self.conn.execute(sql.RESUME_SUBSCRIPTION, (now, sub.id))
+            self.wake = True
+        elif was_enabled and not sub.enabled:
+            self.conn.execute(sql.PAUSE_SUBSCRIPTION, (sub.id,))
+        return sub
+
+    def delete_subscription(self, sub_id: str) -> None:
+        self._subscription(sub_id)
+        for statement in (
+            sql.DELETE_SUBSCRIPTION_ATTEMPTS,
+            sql.DELETE_SUBSCRIPTION_DELIVERIES,
+            sql.DELETE_SUBSCRIPTION,
+        ):
+            self.conn.execute(statement, (sub_id,))
+        self.subscriptions.invalidate()
+
+    def rotate_secret(self, sub_id: str, new_secret: str, now: float, overlap: float) -> Subscription:
+        from hookline.models import SigningSecret
+
+        sub = self._subscription(sub_id)
+        kept = [s for s in sub.secrets if s.active(now)]
+        for secret in kept:
+            if secret.expires_at is None or secret.expires_at > now + overlap:
+                secret.expires_at = now + overlap
+        sub.secrets = [*kept, SigningSecret(new_secret, now)]
+        sub.updated_at = now
+        self._save(sub)
+        return sub
+
+    def replay(self, sub_id: str, since: float, until: float | None, now: float) -> int:
+        sub = self._subscription(sub_id)
+        if not sub.enabled:
+            raise Conflict(f"subscription {sub_id} is disabled ({sub.disabled_reason}); enable it before replaying")
+        events = [rows.event(r) for r in self.conn.execute(sql.EVENTS_FOR_REPLAY, (since, until or now + 1))]
+        if not events:
+            return 0
+        jobs = self._jobs_by_id({e.job_id for e in events})
+        open_chains = {(sub.id, r[0]) for r in self.conn.execute(sql.OPEN_CHAINS_OF_SUBSCRIPTION, (sub.id,))}
+        planned = plan_deliveries(events, jobs, SubscriptionSet([sub]), open_chains, now)
+        self._insert_deliveries(planned, now)
+        return len(planned)
+
+    def _jobs_by_id(self, job_ids: set[str]) -> dict[str, Job]:
+        ids = list(job_ids)
+        return {r[0]: rows.job(r) for r in self.conn.execute(sql.in_list(sql.JOBS_BY_IDS, len(ids)), ids)}
+
+    # deliveries ------------------------------------------------------------------------------
+    def claim(self, owner: str, limit: int, now: float, lease: float, per_subscription: int) -> list[Claim]:
+        conn = self.conn
+        leased = dict(conn.execute(sql.LEASED_PER_SUBSCRIPTION, (now,)).fetchall())
+        saturated = [sub for sub, count in leased.items() if count >= per_subscription]
+        chosen: list[Claim] = []
+        numbers: list[int] = []
+        secrets_cache: dict[str, list[str]] = {}
+        for n, delivery_id, event_id, sub_id, job_id, attempts, url, secrets, payload in conn.execute(
+            sql.CLAIM_CANDIDATES, (now, now, now, _json_list(saturated), limit * 2)
+        ):
+            if leased.get(sub_id, 0) >= per_subscription:
+                continue
+            leased[sub_id] = leased.get(sub_id, 0) + 1
+            if sub_id not in secrets_cache:
+                secrets_cache[sub_id] = [s.secret for s in rows.secrets_from_json(secrets) if s.active(now)]
+            numbers.append(n)
+            chosen.append(
+                Claim(delivery_id, event_id, sub_id, job_id, url, bytes(payload), secrets_cache[sub_id], attempts)
+            )
+            if len(chosen) >= limit:
+                break
+        if numbers:
+            conn.execute(sql.LEASE, (now + lease, owner, _json_list(numbers)))
+        return chosen
+
+    def complete(self, items: list[tuple[Completion, float, float]]) -> list[None]:
+        conn = self.conn
+        conn.executemany(
+            sql.INSERT_ATTEMPT,
+            [
+                (a.id, a.delivery_id, a.attempted_at, a.status_code, a.latency_ms, a.error, a.response_body)
+                for a in (c.attempt for c, _, _ in items)
+            ],
+        )
+        health: dict[str, _Health] = {}
+        for completion, now, disable_after in items:
+            a = completion.attempt
+            row = conn.execute(
+                sql.FINISH_ATTEMPT,
+                (
+                    completion.status,
+                    completion.next_attempt_at,
+                    a.status_code,
+                    a.error,
+                    now,
+                    now if completion.status == "delivered" else None,
+                    completion.delivery_id,
+                    completion.owner,
+                ),
+            ).fetchone()
+            if row is None:
+                continue  # the lease expired and another dispatcher owns the delivery now
+            h = health.setdefault(completion.subscription_id, _Health(now, disable_after))
+            h.add(completion)
+            if completion.status != "pending":
+                conn.execute(sql.PROMOTE_NEXT, (now, completion.subscription_id, row[0]))
+                self.wake = True
+        for sub_id, h in health.items():
+            self._apply_health(sub_id, h)
+        return [None] * len(items)
+
+    def _apply_health(self, sub_id: str, h: _Health) -> None:
+        conn = self.conn
+        if h.success_at is not None:
+            conn.execute(sql.SUBSCRIPTION_SUCCEEDED, (h.success_at, sub_id))
+        elif h.failed_at is not None:
+            conn.execute(sql.SUBSCRIPTION_FAILED, (h.failed_at, sub_id))
+        if h.throttle_until is not None:
+            conn.execute(sql.SUBSCRIPTION_THROTTLE, (h.throttle_until, sub_id))
+        disabled = False
+        if h.disable_reason is not None:
+            disabled = conn.execute(sql.DISABLE_SUBSCRIPTION, (h.disable_reason, h.now, sub_id)).rowcount > 0
+        elif h.success_at is None and h.failed_at is not None:
+            cutoff = h.now - h.disable_after
+            row = conn.execute(sql.GET_FAILING_SINCE, (sub_id,)).fetchone()
+            if row is not None and row[0] is not None and row[0] <= cutoff:
+                reason = f"failing without a success since {isoformat(row[0])}"
+                disabled = conn.execute(sql.DISABLE_IF_FAILING_SINCE, (reason, h.now, sub_id, cutoff)).rowcount > 0
+        if disabled:
+            conn.execute(sql.PAUSE_SUBSCRIPTION, (sub_id,))
+        if disabled or h.throttle_until is not None:
+            self.subscriptions.invalidate()
+
+    def release(self, owner: str, delivery_ids: list[str]) -> None:
+        self.conn.execute(sql.RELEASE, (owner, _json_list(delivery_ids)))
+        self.wake = True
+
+    def retry(self, delivery_id: str, now: float) -> None:
+        conn = self.conn
+        row = conn.execute(sql.DELIVERY_STATE, (delivery_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no delivery {delivery_id!r}")
+        _status, lease_until, sub_id = row
+        if lease_until is not None and lease_until > now:
+            raise Conflict(f"delivery {delivery_id} is being sent right now; look again in a moment")
+        sub = self._subscription(sub_id)
+        if not sub.enabled:
+            raise Conflict(
+                f"subscription {sub_id} is disabled ({sub.disabled_reason}); enable it "
+                f'(PATCH /v1/subscriptions/{sub_id} {{"enabled": true}}) before retrying'
+            )
+        conn.execute(sql.RETRY_DELIVERY, (now, now, delivery_id))
+        self.wake = True
+
+
+class _Health:
+    """What one batch of attempts says about one subscription."""
+
+    def __init__(self, now: float, disable_after: float) -> None:
+        self.now = now
+        self.disable_after = disable_after
+        self.success_at: float | None = None
+        self.failed_at: float | None = None
+        self.disable_reason: str | None = None
+        self.throttle_until: float | None = None
+
+    def add(self, c: Completion) -> None:
+        at = c.attempt.attempted_at
+        if c.success:
+            self.success_at = max(self.success_at or at, at)
+        else:
+            self.failed_at = min(self.failed_at or at, at)
+        if c.disable_reason:
+            self.disable_reason = c.disable_reason
+        if c.throttle_until is not None:
+            self.throttle_until = max(self.throttle_until or 0.0, c.throttle_until)
+
+
+def _job_update(j: Job) -> tuple[Any, ...]:
+    return (
+        j.upstream_id,
+        j.correlation_key,
+        j.status,
+        j.progress,
+        rows.dumps(j.image_urls),
+        j.error,
+        j.action,
+        None if j.upstream is None else rows.dumps(j.upstream),
+        j.sequence,
+        j.updated_at,
+        j.last_seen_at,
+        j.id,
+    )
