@@ -1,0 +1,49 @@
+"""``/v1/deliveries``: every (event, subscription) pair with its attempts, and manual retry."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from hookline.api.auth import admin
+from hookline.api.http import JSONResponse, page_body, query_choice, query_cursor, query_limit, query_text
+from hookline.errors import NotFound
+from hookline.models import DELIVERY_STATUSES
+from hookline.runtime import Runtime
+from hookline.store.base import DeliveryQuery
+
+
+def routes(rt: Runtime) -> list[Route]:
+    store = rt.store
+
+    async def list_all(request: Request) -> Response:
+        page = await store.list_deliveries(
+            DeliveryQuery(
+                status=query_choice(request, "status", DELIVERY_STATUSES),
+                subscription_id=query_text(request, "subscription_id", 64),
+                job_id=query_text(request, "job_id", 64),
+                limit=query_limit(request),
+                cursor=query_cursor(request, "dlv"),
+            )
+        )
+        return JSONResponse(page_body([d.to_api() for d in page.items], page.next_cursor))
+
+    async def show(request: Request) -> Response:
+        delivery_id = request.path_params["delivery_id"]
+        delivery = await store.get_delivery(delivery_id)
+        if delivery is None:
+            raise NotFound(f"no delivery {delivery_id!r}")
+        body = delivery.to_api()
+        body["attempt_log"] = [a.to_api() for a in await store.delivery_attempts(delivery_id)]
+        return JSONResponse(body)
+
+    async def retry(request: Request) -> Response:
+        delivery = await store.retry_delivery(request.path_params["delivery_id"], rt.clock.now())
+        return JSONResponse(delivery.to_api(), status_code=202)
+
+    return [
+        Route("/v1/deliveries", admin(rt, list_all), methods=["GET"]),
+        Route("/v1/deliveries/{delivery_id}", admin(rt, show), methods=["GET"]),
+        Route("/v1/deliveries/{delivery_id}/retry", admin(rt, retry), methods=["POST"]),
+    ]

@@ -1,0 +1,112 @@
+"""Field validation for JSON request bodies: every failure is a 400 naming the field and the rule."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from hookline.errors import InputError
+
+MAX_METADATA_BYTES = 16 * 1024
+
+
+def _invalid(message: str) -> InputError:
+    return InputError(message, code="invalid_field")
+
+
+def only(doc: dict[str, Any], allowed: Iterable[str]) -> None:
+    """Refuse unknown fields, so a typo is an error rather than silently ignored."""
+    names = set(allowed)
+    unknown = sorted(set(doc) - names)
+    if unknown:
+        raise _invalid(f"unknown field {unknown[0]!r}; allowed fields: {', '.join(sorted(names))}")
+
+
+def text(doc: dict[str, Any], name: str, *, required: bool = False, max_length: int = 1024) -> str | None:
+    value = doc.get(name)
+    if value is None:
+        if required:
+            raise _invalid(f"{name} is required")
+        return None
+    if not isinstance(value, str):
+        raise _invalid(f"{name} must be a string")
+    if required and not value.strip():
+        raise _invalid(f"{name} must not be empty")
+    if len(value) > max_length:
+        raise _invalid(f"{name} must be at most {max_length} characters")
+    return value
+
+
+def required_text(doc: dict[str, Any], name: str, *, max_length: int = 1024) -> str:
+    value = text(doc, name, required=True, max_length=max_length)
+    assert value is not None
+    return value
+
+
+def choice(doc: dict[str, Any], name: str, options: Iterable[str], *, required: bool = False) -> str | None:
+    allowed = list(options)
+    value = doc.get(name)
+    if value is None:
+        if required:
+            raise _invalid(f"{name} is required: one of {', '.join(allowed)}")
+        return None
+    if value not in allowed:
+        raise _invalid(f"{name} must be one of {', '.join(allowed)}")
+    return str(value)
+
+
+def boolean(doc: dict[str, Any], name: str) -> bool | None:
+    value = doc.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise _invalid(f"{name} must be true or false")
+    return value
+
+
+def json_object(doc: dict[str, Any], name: str, *, max_bytes: int = MAX_METADATA_BYTES) -> dict[str, Any] | None:
+    import orjson
+
+    value = doc.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _invalid(f"{name} must be a JSON object")
+    if len(orjson.dumps(value)) > max_bytes:
+        raise _invalid(f"{name} must be at most {max_bytes} bytes of JSON")
+    return value
+
+
+def string_list(
+    doc: dict[str, Any], name: str, *, options: Iterable[str] | None = None, max_items: int = 100
+) -> list[str] | None:
+    value = doc.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _invalid(f"{name} must be a list of strings")
+    if len(value) > max_items:
+        raise _invalid(f"{name} must have at most {max_items} items")
+    if options is not None:
+        allowed = list(options)
+        for item in value:
+            if item not in allowed:
+                raise _invalid(f"{name}: {item!r} is not one of {', '.join(allowed)}")
+    return list(dict.fromkeys(value))
+
+
+def http_url(doc: dict[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = text(doc, name, required=required, max_length=2048)
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _invalid(f"{name} must be an http:// or https:// URL with a host")
+    if parts.username or parts.password:
+        raise _invalid(f"{name} must not contain a user name or password")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise _invalid(f"{name} has an invalid port") from None
+    return value

@@ -1,0 +1,116 @@
+"""App assembly: routes for the configured role, the background services, and their lifecycle.
+
+Start-up order: open the store (migrating it), resolve the tokens, start the services. Shutdown
+runs in reverse: uvicorn stops accepting and finishes in-flight requests, then the services stop
+(the dispatcher finishes or releases its deliveries), then the store finishes queued writes and
+closes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Protocol
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from hookline import tokens
+from hookline.api import callbacks, deliveries, health, jobs, subscriptions
+from hookline.api.http import error_response, input_error_response
+from hookline.api.middleware import RequestLog
+from hookline.clock import Clock, SystemClock
+from hookline.config import Config
+from hookline.errors import InputError
+from hookline.runtime import Runtime
+from hookline.store import open_store
+from hookline.store.base import Store
+from receiver import routes as receiver_routes
+
+log = logging.getLogger(__name__)
+
+
+class Service(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self, grace: float = 10.0) -> None: ...
+
+
+def build_app(
+    config: Config,
+    *,
+    clock: Clock | None = None,
+    store: Store | None = None,
+    on_ready: Callable[[Runtime, tokens.Tokens], None] | None = None,
+    store_is_open: bool = False,
+    access_log: bool = True,
+    shutdown_grace: float = 10.0,
+) -> Starlette:
+    """The ASGI app for ``config.role``: ``receiver`` serves callbacks, the management API and the
+    dashboard; ``dispatcher`` runs delivery (and serves only health and metrics); ``all`` does both."""
+    clock = clock or SystemClock()
+    rt = Runtime(config=config, store=store or open_store(config, clock=clock), clock=clock)
+    serves_http = config.role in ("all", "receiver")
+    routes: list[BaseRoute] = [*health.routes(rt)]
+    if serves_http:
+        routes += receiver_routes.routes(rt)
+        routes += jobs.routes(rt) + callbacks.routes(rt) + subscriptions.routes(rt) + deliveries.routes(rt)
+
+    services: list[Service] = []
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if not store_is_open:
+            await rt.store.open(migrate=True)
+        resolved = await tokens.resolve(config, rt.store)
+        rt.admin_token, rt.callback_token = resolved.admin, resolved.callback
+        if config.role in ("all", "dispatcher"):
+            from dispatcher.worker import Dispatcher
+
+            services.append(Dispatcher(rt))
+        started: list[Service] = []
+        try:
+            for service in services:
+                await service.start()
+                started.append(service)
+            if on_ready is not None:
+                on_ready(rt, resolved)
+            yield
+        finally:
+            for service in reversed(started):
+                try:
+                    await service.stop(shutdown_grace)
+                except Exception:
+                    log.exception("stopping %s failed", type(service).__name__)
+            await rt.store.close()
+
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(RequestLog, access_log=access_log)],
+        exception_handlers={
+            InputError: _input_error,
+            HTTPException: _http_error,
+        },
+    )
+    app.state.runtime = rt
+    return app
+
+
+async def _input_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, InputError)
+    return input_error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_response(404, "not_found", f"no route for {request.method} {request.url.path}")
+    if exc.status_code == 405:
+        return error_response(405, "method_not_allowed", f"{request.method} is not allowed on {request.url.path}")
+    return error_response(exc.status_code, "http_error", str(exc.detail))

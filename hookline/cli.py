@@ -1,0 +1,242 @@
+"""The ``hookline`` command.
+
+Every setting is an environment variable ``HOOKLINE_<NAME>``; a command-line flag ``--name`` sets
+the same variable for this run, so both go through one validation (``Config.from_env``) and a
+bad value is reported with every other bad value at once (exit status 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+
+from hookline import __version__
+from hookline.config import PREFIX, Config
+from hookline.errors import ConfigError, HooklineError
+
+# flag name → (HOOKLINE_ variable, help)
+SERVER_FLAGS: dict[str, tuple[str, str]] = {
+    "host": ("HOST", "address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)"),
+    "port": ("PORT", "port to listen on (default 8080)"),
+    "database-url": ("DATABASE_URL", "sqlite:///path.db (default ./hookline-data/hookline.db) or postgresql://..."),
+    "data-dir": ("DATA_DIR", "where the SQLite database and the image archive live (default ./hookline-data)"),
+    "public-url": ("PUBLIC_URL", "base URL the upstream APIs can reach; callback URLs are built from it"),
+    "role": (
+        "ROLE",
+        "all (default), receiver (callbacks, API, dashboard) or dispatcher (delivery); "
+        "receiver/dispatcher need PostgreSQL",
+    ),
+    "log-format": ("LOG_FORMAT", "json, text, or auto (text on a terminal, JSON otherwise)"),
+    "log-level": ("LOG_LEVEL", "debug, info (default), warning or error"),
+    "max-body-bytes": ("MAX_BODY_BYTES", "largest callback body accepted (default 1048576)"),
+    "retry-schedule": (
+        "RETRY_SCHEDULE",
+        "seconds between delivery attempts, comma-separated (default 5,300,1800,7200,18000,36000,36000)",
+    ),
+}
+FLAG_SWITCHES: dict[str, tuple[str, str]] = {
+    "allow-private-targets": (
+        "ALLOW_PRIVATE_TARGETS",
+        "let subscriptions and image downloads reach private, loopback and link-local addresses (off by default)",
+    ),
+}
+
+EPILOG = """\
+Every flag has an environment variable: --port 9000 is HOOKLINE_PORT=9000. More settings
+(HOOKLINE_ADMIN_TOKEN, HOOKLINE_CALLBACK_TOKEN, HOOKLINE_DELIVERY_TIMEOUT, HOOKLINE_MJPROXY_URL,
+HOOKLINE_USEAPI_TOKEN, ...) are listed in the README. Unset tokens are generated once, stored in
+the database, and printed by 'hookline serve' and 'hookline info'.
+"""
+
+
+def add_server_flags(parser: argparse.ArgumentParser) -> None:
+    for flag, (_, help_text) in SERVER_FLAGS.items():
+        parser.add_argument(
+            f"--{flag}", dest=flag.replace("-", "_"), metavar=flag.split("-")[-1].upper(), help=help_text
+        )
+    for flag, (_, help_text) in FLAG_SWITCHES.items():
+        parser.add_argument(f"--{flag}", dest=flag.replace("-", "_"), action="store_true", default=None, help=help_text)
+
+
+def load_config(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Config:
+    """The configuration from the environment with this run's flags applied on top."""
+    env = dict(os.environ if environ is None else environ)
+    for flag, (name, _) in {**SERVER_FLAGS, **FLAG_SWITCHES}.items():
+        value = getattr(args, flag.replace("-", "_"), None)
+        if value is not None:
+            env[PREFIX + name] = "true" if value is True else str(value)
+    return Config.from_env(env)
+
+
+def run_async(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
+        return asyncio.run(main())
+    return uvloop.run(main())
+
+
+# --- serve ----------------------------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    from hookline import logs
+
+    logs.configure(config.log_format, config.log_level)
+    return run_async(lambda: _serve(config, access_log=not args.no_access_log))
+
+
+async def _serve(config: Config, *, access_log: bool) -> int:
+    import uvicorn
+
+    from hookline.app import build_app
+    from hookline.store import open_store
+    from hookline.tokens import banner
+
+    store = open_store(config)
+    try:
+        await store.open(migrate=True)
+    except HooklineError as exc:
+        print(f"hookline: {exc}", file=sys.stderr)
+        return 1
+
+    def ready(rt: Any, tokens: Any) -> None:
+        print(banner(config, tokens, __version__), flush=True)
+
+    app = build_app(config, store=store, store_is_open=True, on_ready=ready, access_log=access_log)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=config.host,
+            port=config.port,
+            loop="none",
+            http="httptools",
+            lifespan="on",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=15,
+        )
+    )
+    await server.serve()
+    return 0 if server.started else 1
+
+
+# --- info -----------------------------------------------------------------------------------------
+def cmd_info(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    return run_async(lambda: _info(config))
+
+
+async def _info(config: Config) -> int:
+    from hookline.store import open_store
+    from hookline.tokens import banner, resolve
+
+    store = open_store(config, exclusive=False)
+    try:
+        await store.open(migrate=True)
+        tokens = await resolve(config, store)
+    except HooklineError as exc:
+        print(f"hookline: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await store.close()
+    print(banner(config, tokens, __version__))
+    return 0
+
+
+# --- migrate --------------------------------------------------------------------------------------
+def cmd_migrate(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    return run_async(lambda: _migrate(config))
+
+
+async def _migrate(config: Config) -> int:
+    from hookline.store import open_store
+
+    store = open_store(config)
+    try:
+        await store.open(migrate=False)
+        before, after = await store.migrate()
+    except HooklineError as exc:
+        print(f"hookline: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await store.close()
+    if before == after:
+        print(f"{config.safe_database_url}: already at schema version {after}")
+    else:
+        print(f"{config.safe_database_url}: migrated from schema version {before} to {after}")
+    return 0
+
+
+# --- entry point ----------------------------------------------------------------------------------
+Command = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hookline",
+        description="Receive the callbacks of midjourney-proxy and useapi.net blend jobs, and deliver them "
+        "to your apps as signed, retried, ordered webhooks.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"hookline {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run hookline (receiver and dispatcher) until stopped",
+        description="Serve the callback routes, the management API and the dashboard, "
+        "and deliver events. Ctrl-C stops it gracefully.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_server_flags(serve)
+    serve.add_argument("--no-access-log", action="store_true", help="do not log one line per HTTP request")
+    serve.set_defaults(func=cmd_serve)
+
+    info = commands.add_parser(
+        "info",
+        help="print the tokens and the callback URLs to give the upstream APIs",
+        description="Print the admin token and the callback URLs (generating and "
+        "storing the tokens if this is the first run).",
+    )
+    add_server_flags(info)
+    info.set_defaults(func=cmd_info)
+
+    migrate = commands.add_parser(
+        "migrate",
+        help="bring the database schema up to date",
+        description="Apply pending schema migrations (serve also does this at start).",
+    )
+    add_server_flags(migrate)
+    migrate.set_defaults(func=cmd_migrate)
+
+    for register in _extensions():
+        register(commands)
+    return parser
+
+
+def _extensions() -> list[Callable[[Any], None]]:
+    """Further commands (simulator, demo, API clients) register themselves here."""
+    return []
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"hookline: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,56 @@
+"""Prometheus metrics, on a registry of their own (one per app, so tests can run several)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.callbacks = Counter(
+            "hookline_callbacks_received",
+            "Callbacks received, by provider and outcome",
+            ["provider", "outcome"],
+            registry=r,
+        )
+        self.ingest_seconds = Histogram(
+            "hookline_ingest_seconds",
+            "Time from a callback's arrival to its commit",
+            ["provider"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.events = Counter("hookline_events", "Events emitted, by type", ["type"], registry=r)
+        self.deliveries = Counter(
+            "hookline_delivery_attempts",
+            "Delivery attempts, by result (delivered, retry, dead)",
+            ["result"],
+            registry=r,
+        )
+        self.attempt_seconds = Histogram(
+            "hookline_delivery_attempt_seconds", "Latency of delivery attempts", buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.backlog = Gauge("hookline_deliveries_pending", "Deliveries not yet delivered or dead", registry=r)
+        self.backlog_age = Gauge(
+            "hookline_deliveries_oldest_pending_age_seconds", "Age of the oldest pending delivery", registry=r
+        )
+        self.dead = Gauge("hookline_deliveries_dead", "Deliveries that exhausted their retries", registry=r)
+        self.subscriptions_disabled = Counter(
+            "hookline_subscriptions_disabled",
+            "Subscriptions disabled automatically, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.reconciler_polls = Counter(
+            "hookline_reconciler_polls",
+            "Upstream polls by the reconciler, by provider and result",
+            ["provider", "result"],
+            registry=r,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
