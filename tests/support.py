@@ -1,0 +1,149 @@
+"""Test support: real uvicorn servers on loopback, a recording subscriber, fixtures, waiting with a
+deadline. No sleeps-and-hope: ``wait_for`` polls a condition until a deadline and fails loudly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(os.environ.get("HOOKLINE_FIXTURES", REPO.parent / "shared" / "fixtures"))
+
+MJPROXY_LIFECYCLE = [
+    "mjproxy-blend-01-submitted.json",
+    "mjproxy-blend-02-in-progress-start.json",
+    "mjproxy-blend-03-in-progress-00.json",
+    "mjproxy-blend-04-in-progress-15.json",
+    "mjproxy-blend-05-in-progress-31.json",
+    "mjproxy-blend-06-in-progress-46.json",
+    "mjproxy-blend-07-in-progress-62.json",
+    "mjproxy-blend-08-in-progress-78.json",
+    "mjproxy-blend-09-in-progress-93.json",
+    "mjproxy-blend-10-success.json",
+]
+MJPROXY_FAILURE = [*MJPROXY_LIFECYCLE[:-1], "mjproxy-blend-90-failure-timeout.json"]
+USEAPI_COMPLETED = ["useapi-blend-01-get-job-progress.json", "useapi-blend-10-callback-completed.json"]
+USEAPI_FAILED = ["useapi-blend-90-callback-failed.json"]
+
+
+def fixture_bytes(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def fixture_json(name: str) -> Any:
+    return json.loads(fixture_bytes(name))
+
+
+async def wait_for(
+    condition: Callable[[], Awaitable[Any]] | Callable[[], Any],
+    *,
+    timeout: float = 10.0,
+    interval: float = 0.02,
+    what: str = "condition",
+) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def run_server(app: ASGIApp, *, lifespan: str = "on") -> AsyncIterator[str]:
+    """Serve ``app`` with a real uvicorn server on a free loopback port; yield its base URL."""
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        lifespan=lifespan,
+        log_config=None,
+        access_log=False,
+        loop="none",
+        http="httptools",
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    await wait_for(lambda: server.started or task.done(), what="uvicorn to start")
+    if task.done():
+        task.result()
+        raise AssertionError("the server stopped during start-up")
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Subscriber:
+    """A webhook endpoint for tests: records every request; answers from ``responses`` (a list
+    of status codes or (status, headers) consumed in order, then ``default``); may sleep."""
+
+    default: int = 200
+    responses: list[Any] = field(default_factory=list)
+    delay: float = 0.0
+    received: list[Received] = field(default_factory=list)
+
+    def app(self) -> Starlette:
+        async def hook(request: Request) -> Response:
+            body = await request.body()
+            self.received.append(Received(request.url.path, dict(request.headers), body, time.time()))
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            answer = self.responses.pop(0) if self.responses else self.default
+            status, headers = (answer, {}) if isinstance(answer, int) else answer
+            return Response(b"ok" if status < 400 else b"nope", status_code=status, headers=headers)
+
+        async def redirect_target(request: Request) -> Response:
+            self.received.append(Received(request.url.path, dict(request.headers), await request.body(), time.time()))
+            return Response(b"ok")
+
+        return Starlette(
+            routes=[
+                Route("/moved-here", redirect_target, methods=["POST"]),
+                Route("/{path:path}", hook, methods=["POST"]),
+            ]
+        )
+
+    def events(self) -> list[Any]:
+        return [r.json() for r in self.received if r.path != "/moved-here"]
