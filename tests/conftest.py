@@ -28,7 +28,7 @@ async def _pg_available() -> str | None:
         import asyncpg
 
         conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=3)
-    except Exception as exc:  # noqa: BLE001 - any failure means "not available"
+    except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
     await conn.close()
     return None

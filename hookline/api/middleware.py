@@ -7,7 +7,6 @@ import re
 import time
 
 import orjson
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hookline.ids import ulid
