@@ -55,11 +55,11 @@ def build_app(
     dashboard; ``dispatcher`` runs delivery (and serves only health and metrics); ``all`` does both."""
     clock = clock or SystemClock()
     rt = Runtime(config=config, store=store or open_store(config, clock=clock), clock=clock)
-    serves_http = config.role in ("all", "receiver")
     routes: list[BaseRoute] = [*health.routes(rt)]
-    if serves_http:
-        routes += receiver_routes.routes(rt)
-        routes += jobs.routes(rt) + callbacks.routes(rt) + subscriptions.routes(rt) + deliveries.routes(rt)
+    if config.role in ("all", "receiver"):
+        # Each module contributes its routes; add a module here to serve more.
+        for module in (receiver_routes, jobs, callbacks, subscriptions, deliveries):
+            routes += module.routes(rt)
 
     services: list[Service] = []
 
@@ -69,10 +69,7 @@ def build_app(
             await rt.store.open(migrate=True)
         resolved = await tokens.resolve(config, rt.store)
         rt.admin_token, rt.callback_token = resolved.admin, resolved.callback
-        if config.role in ("all", "dispatcher"):
-            from dispatcher.worker import Dispatcher
-
-            services.append(Dispatcher(rt))
+        services.extend(background_services(rt))
         started: list[Service] = []
         try:
             for service in services:
@@ -100,6 +97,16 @@ def build_app(
     )
     app.state.runtime = rt
     return app
+
+
+def background_services(rt: Runtime) -> list[Service]:
+    """The workers this process runs for its role. Background work (delivery, and any other
+    worker) belongs to the dispatcher role; ``all`` runs it too."""
+    if rt.config.role not in ("all", "dispatcher"):
+        return []
+    from dispatcher.worker import Dispatcher
+
+    return [Dispatcher(rt)]
 
 
 async def _input_error(request: Request, exc: Exception) -> Response:
