@@ -7,13 +7,17 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -147,3 +151,74 @@ class Subscriber:
 
     def events(self) -> list[Any]:
         return [r.json() for r in self.received if r.path != "/moved-here"]
+
+
+class HooklineProcess:
+    """``python -m hookline serve`` as a real child process (for tests that kill it)."""
+
+    def __init__(
+        self, data_dir: Path, port: int, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+    ) -> None:
+        self.data_dir = data_dir
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.env = {
+            **os.environ,
+            "HOOKLINE_DATA_DIR": str(data_dir),
+            "HOOKLINE_PORT": str(port),
+            "HOOKLINE_ADMIN_TOKEN": "admin-token-for-tests-0123456789",
+            "HOOKLINE_CALLBACK_TOKEN": "callback-token-for-tests-0123456789",
+            "HOOKLINE_ALLOW_PRIVATE_TARGETS": "true",
+            "HOOKLINE_LOG_FORMAT": "json",
+            **(env or {}),
+        }
+        self.args = args
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir / f"hookline-{port}.log"
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.env['HOOKLINE_ADMIN_TOKEN']}"}
+
+    def callback_url(self, provider: str) -> str:
+        return f"{self.url}/callbacks/{provider}/{self.env['HOOKLINE_CALLBACK_TOKEN']}"
+
+    async def start(self, timeout: float = 20.0) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "hookline", "serve", "--no-access-log", *self.args],
+            env=self.env,
+            stdout=log,
+            stderr=log,
+            cwd=self.data_dir,
+        )
+        log.close()
+
+        async def healthy() -> bool:
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(f"hookline exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                async with httpx.AsyncClient(timeout=1) as client:
+                    return (await client.get(f"{self.url}/readyz")).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        await wait_for(healthy, timeout=timeout, interval=0.05, what=f"hookline on port {self.port}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, exactly like a crash or an OOM kill."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

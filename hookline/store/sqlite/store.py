@@ -93,7 +93,7 @@ class SqliteStore:
             migrations.check_not_newer(self._schema_version(), known, str(self.path))
             if migrate:
                 self._migrate(known)
-            if self.exclusive:
+            if self.exclusive and self._schema_version() > 0:
                 conn.execute(sql.RELEASE_ALL)  # we are the only process: leases left behind are stale
             for _ in range(READERS):
                 reader = await aiosqlite.connect(self.path)

@@ -1,0 +1,139 @@
+"""The ``hookline`` command as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import HooklineProcess, fixture_bytes, wait_for
+
+
+def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "hookline", *args],
+        cwd=cwd,
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_help_explains_the_commands(tmp_path: Path) -> None:
+    result = run("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for command in ("serve", "info", "migrate"):
+        assert command in result.stdout
+    serve = run("serve", "--help", cwd=tmp_path)
+    assert "--database-url" in serve.stdout and "HOOKLINE_PORT" in serve.stdout
+
+
+def test_bad_configuration_exits_2_listing_every_bad_key(tmp_path: Path) -> None:
+    result = run("serve", "--port", "99999", cwd=tmp_path, env={"HOOKLINE_RETRY_SCHEDULE": "often"})
+    assert result.returncode == 2
+    assert "HOOKLINE_PORT" in result.stderr and "HOOKLINE_RETRY_SCHEDULE" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_info_prints_the_same_generated_tokens_every_time(tmp_path: Path) -> None:
+    first = run("info", cwd=tmp_path)
+    second = run("info", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    assert re.search(r"/callbacks/mjproxy/[\w-]{20,}", first.stdout)
+    assert re.search(r"/callbacks/useapi/[\w-]{20,}", first.stdout)
+    assert (tmp_path / "hookline-data" / "hookline.db").exists()
+
+
+def test_migrate_reports_the_schema_version(tmp_path: Path) -> None:
+    first = run("migrate", cwd=tmp_path)
+    assert first.returncode == 0 and "migrated from schema version 0" in first.stdout
+    again = run("migrate", cwd=tmp_path)
+    assert "already at schema version" in again.stdout
+
+
+async def test_info_works_while_the_server_runs(tmp_path: Path) -> None:
+    server = HooklineProcess(tmp_path / "data", _port())
+    await server.start()
+    try:
+        result = run("info", cwd=tmp_path, env={"HOOKLINE_DATA_DIR": str(tmp_path / "data")})
+        assert result.returncode == 0, result.stderr
+    finally:
+        server.stop()
+
+
+async def test_a_second_server_on_the_same_sqlite_file_is_refused(tmp_path: Path) -> None:
+    server = HooklineProcess(tmp_path / "data", _port())
+    await server.start()
+    try:
+        second = run("serve", "--port", str(_port()), cwd=tmp_path, env={"HOOKLINE_DATA_DIR": str(tmp_path / "data")})
+        assert second.returncode == 1
+        assert "another hookline process is using" in second.stderr and "Traceback" not in second.stderr
+    finally:
+        server.stop()
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_default_serve_from_a_fresh_directory(tmp_path: Path) -> None:
+    """What the README's run command does: serve on 127.0.0.1:8080 with SQLite in ./hookline-data,
+    print the callback URL, and a curl of a fixture to it shows up in GET /v1/jobs."""
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", 8080)) == 0:
+            pytest.fail("port 8080 is taken on this machine; the default serve test needs it free")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hookline", "serve"],
+        cwd=tmp_path,
+        env=clean,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        banner = ""
+        while "dashboard" not in banner:
+            line = process.stdout.readline()
+            assert line, f"hookline exited early with {process.poll()}"
+            banner += line
+        callback_url = re.search(r"notifyHook: (\S+)", banner).group(1)  # type: ignore[union-attr]
+        admin_token = re.search(r"Bearer …\): (\S+)", banner).group(1)  # type: ignore[union-attr]
+        assert callback_url.startswith("http://127.0.0.1:8080/callbacks/mjproxy/")
+        curl = subprocess.run(
+            ["curl", "-s", "-X", "POST", "--data-binary", "@-", callback_url],
+            input=fixture_bytes("mjproxy-blend-01-submitted.json").decode(),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert '"outcome":"applied"' in curl.stdout
+
+        async def listed() -> bool:
+            async with httpx.AsyncClient() as client:
+                jobs = (
+                    await client.get(
+                        "http://127.0.0.1:8080/v1/jobs", headers={"Authorization": f"Bearer {admin_token}"}
+                    )
+                ).json()
+            return [j["upstream_id"] for j in jobs["items"]] == ["1722931207538412"]
+
+        await wait_for(listed, what="the job in GET /v1/jobs")
+        assert (tmp_path / "hookline-data" / "hookline.db").exists()
+    finally:
+        process.terminate()
+        process.wait(20)
+        if process.stdout is not None:
+            process.stdout.close()
