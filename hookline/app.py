@@ -56,7 +56,9 @@ def build_app(
     clock = clock or SystemClock()
     rt = Runtime(config=config, store=store or open_store(config, clock=clock), clock=clock)
     routes: list[BaseRoute] = [*health.routes(rt)]
+    middleware = [Middleware(RequestLog, access_log=access_log)]
     if config.role in ("all", "receiver"):
+        middleware.append(Middleware(receiver_routes.CallbackFastPath, rt=rt))
         # Each module contributes its routes; add a module here to serve more.
         for module in (receiver_routes, jobs, callbacks, subscriptions, deliveries):
             routes += module.routes(rt)
@@ -89,7 +91,7 @@ def build_app(
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(RequestLog, access_log=access_log)],
+        middleware=middleware,
         exception_handlers={
             InputError: _input_error,
             HTTPException: _http_error,

@@ -7,17 +7,19 @@ import threading
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
+# Two characters per 10 bits from a table: a few times faster than 5 bits at a time, and ids are
+# made three times per callback.
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
+_SHIFTS = tuple(range(120, -1, -10))
 _lock = threading.Lock()
 _last_ms = 0
 _last_rand = 0
 
 
-def _encode(value: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+def _encode128(value: int) -> str:
+    """26 Crockford base32 characters for a 128-bit value (the top two bits of the 130 are zero)."""
+    pairs = _PAIRS
+    return "".join([pairs[(value >> shift) & 1023] for shift in _SHIFTS])
 
 
 def ulid(now: float | None = None) -> str:
@@ -32,7 +34,7 @@ def ulid(now: float | None = None) -> str:
         else:
             rand = int.from_bytes(os.urandom(10), "big") >> 1  # leave headroom for increments
         _last_ms, _last_rand = ms, rand
-    return _encode(ms, 10) + _encode(rand, 16)
+    return _encode128((ms << 80) | rand)
 
 
 def new_id(prefix: str) -> str:

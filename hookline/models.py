@@ -80,12 +80,13 @@ class Job:
     error: str | None
     action: str | None
     metadata: dict[str, Any]
-    upstream: Any  # the latest applied raw upstream snapshot, None before the first one
+    upstream_callback_id: str | None  # the callback whose snapshot was applied last; None before the first
     sequence: int  # number of events emitted so far
     origin: str  # registered | callback | submitted
     created_at: float
     updated_at: float
     last_seen_at: float | None = None
+    upstream: Any = None  # that callback's parsed body, when loaded (the API shows it; ingest does not need it)
 
     @property
     def terminal(self) -> bool:
@@ -142,7 +143,9 @@ class CallbackRecord:
 
 @dataclass(slots=True)
 class Event:
-    """An outbound event. ``payload`` is the exact body every subscriber receives."""
+    """An outbound event. ``payload`` is the exact body every subscriber receives; it is stored as
+    ``head`` (everything but ``data.upstream``) and the id of the callback whose raw body is
+    ``data.upstream`` (see ``hookline.events``), so a callback body is stored once."""
 
     id: str
     job_id: str
@@ -150,6 +153,8 @@ class Event:
     sequence: int
     created_at: float
     payload: bytes
+    head: bytes = b""
+    callback_id: str | None = None
 
     def to_api(self) -> dict[str, Any]:
         return {

@@ -123,7 +123,7 @@ def plan_ingest(
                 error=None,
                 action=snap.action,
                 metadata={},
-                upstream=None,
+                upstream_callback_id=None,
                 sequence=0,
                 origin="callback",
                 created_at=now,
@@ -140,8 +140,8 @@ def plan_ingest(
         outcome = statemachine.judge(job, snap)
         event_ids: list[str] = []
         if outcome == "applied":
-            event_type = statemachine.apply(job, snap, now)
-            event = build_event(job, event_type, now)
+            event_type = statemachine.apply(job, snap, now, callback_id)
+            event = build_event(job, event_type, now, upstream=item.body, callback_id=callback_id)
             plan.events.append(event)
             event_ids.append(event.id)
         plan.callbacks.append(_record(callback_id, job.id, item, outcome, item.body))

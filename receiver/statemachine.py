@@ -49,7 +49,7 @@ def _same_content(job: Job, snap: Snapshot) -> bool:
 
 def judge(job: Job, snap: Snapshot) -> str:
     """The outcome of ``snap`` for ``job``: applied, duplicate, stale or conflict."""
-    if job.upstream is None:
+    if job.upstream_callback_id is None:
         return "applied"
     if job.terminal:
         if snap.status in TERMINAL and snap.status != job.status:
@@ -60,9 +60,10 @@ def judge(job: Job, snap: Snapshot) -> str:
     return "duplicate" if _same_content(job, snap) else "stale"
 
 
-def apply(job: Job, snap: Snapshot, now: float) -> str:
-    """Move ``job`` to the state ``snap`` describes (call only when :func:`judge` said applied).
-    Returns the type of the event this change emits and advances ``job.sequence``."""
+def apply(job: Job, snap: Snapshot, now: float, callback_id: str) -> str:
+    """Move ``job`` to the state ``snap`` (carried by callback ``callback_id``) describes; call only
+    when :func:`judge` said applied. Returns the type of the event this change emits and advances
+    ``job.sequence``."""
     job.status = snap.status
     job.progress = snap.progress
     job.image_urls = list(snap.image_urls)
@@ -74,6 +75,7 @@ def apply(job: Job, snap: Snapshot, now: float) -> str:
     if job.correlation_key is None and snap.correlation_key is not None:
         job.correlation_key = snap.correlation_key
     job.upstream = snap.raw
+    job.upstream_callback_id = callback_id
     job.updated_at = now
     job.sequence += 1
     return EVENT_TYPE[snap.status]

@@ -7,14 +7,15 @@ from typing import Any
 
 import orjson
 
+from hookline.events import assemble
 from hookline.models import Attempt, CallbackRecord, Delivery, Event, Job, SigningSecret, Subscription
 
 JOB_COLUMNS = (
     "id, provider, upstream_id, correlation_key, status, progress, image_urls, error, action, metadata, "
-    "upstream, sequence, origin, created_at, updated_at, last_seen_at"
+    "upstream_callback_id, sequence, origin, created_at, updated_at, last_seen_at"
 )
 CALLBACK_COLUMNS = "id, job_id, provider, source, outcome, received_at, headers, body, error"
-EVENT_COLUMNS = "id, job_id, type, sequence, created_at, payload"
+EVENT_COLUMNS = "id, job_id, type, sequence, created_at, head, callback_id"
 SUBSCRIPTION_COLUMNS = (
     "id, url, event_types, filter, description, secrets, enabled, disabled_reason, job_id, created_at, "
     "updated_at, failing_since, last_success_at, throttled_until"
@@ -26,6 +27,11 @@ DELIVERY_COLUMNS = (
 ATTEMPT_COLUMNS = "id, delivery_id, attempted_at, status_code, latency_ms, error, response_body"
 
 
+def prefixed(columns: str, alias: str) -> str:
+    """``"id, job_id"`` → ``"e.id, e.job_id"``, for SELECTs that join."""
+    return ", ".join(f"{alias}.{c.strip()}" for c in columns.split(","))
+
+
 def dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
@@ -35,6 +41,7 @@ def _loads(value: Any) -> Any:
 
 
 def job(row: Sequence[Any]) -> Job:
+    """A job from JOB_COLUMNS, optionally followed by the body of its upstream callback."""
     return Job(
         id=row[0],
         provider=row[1],
@@ -46,12 +53,13 @@ def job(row: Sequence[Any]) -> Job:
         error=row[7],
         action=row[8],
         metadata=orjson.loads(row[9]),
-        upstream=_loads(row[10]),
+        upstream_callback_id=row[10],
         sequence=row[11],
         origin=row[12],
         created_at=row[13],
         updated_at=row[14],
         last_seen_at=row[15],
+        upstream=_loads(row[16]) if len(row) > 16 and row[16] is not None else None,
     )
 
 
@@ -68,7 +76,7 @@ def job_values(j: Job) -> tuple[Any, ...]:
         j.error,
         j.action,
         dumps(j.metadata),
-        None if j.upstream is None else dumps(j.upstream),
+        j.upstream_callback_id,
         j.sequence,
         j.origin,
         j.created_at,
@@ -96,11 +104,23 @@ def callback_values(c: CallbackRecord) -> tuple[Any, ...]:
 
 
 def event(row: Sequence[Any]) -> Event:
-    return Event(id=row[0], job_id=row[1], type=row[2], sequence=row[3], created_at=row[4], payload=bytes(row[5]))
+    """An event from EVENT_COLUMNS followed by the body of its callback (which the payload carries)."""
+    head = bytes(row[5])
+    body = row[7] if len(row) > 7 else None
+    return Event(
+        id=row[0],
+        job_id=row[1],
+        type=row[2],
+        sequence=row[3],
+        created_at=row[4],
+        payload=assemble(head, None if body is None else bytes(body)),
+        head=head,
+        callback_id=row[6],
+    )
 
 
 def event_values(e: Event) -> tuple[Any, ...]:
-    return (e.id, e.job_id, e.type, e.sequence, e.created_at, e.payload)
+    return (e.id, e.job_id, e.type, e.sequence, e.created_at, e.head, e.callback_id)
 
 
 def secrets_to_json(secrets: list[SigningSecret]) -> str:

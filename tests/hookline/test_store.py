@@ -497,3 +497,17 @@ async def test_a_newer_schema_is_refused(store: Store, database_url: str, tmp_pa
     with pytest.raises(SchemaTooNew, match="999"):
         await again.open()
     await again.close()
+
+
+async def test_an_event_payload_is_the_same_bytes_everywhere_and_carries_the_raw_callback(store: Store) -> None:
+    raw = b'{ "id": "RAW1", "status": "IN_PROGRESS", "progress": "46%", "note": "\\u00e9t\\u00e9" }'
+    await store.create_subscription(subscription())
+    result = await store.record_callback(inbound("mjproxy", raw))
+    (event,) = await store.job_events(result.job_id or "")
+    (claimed,) = await claim(store)
+    assert claimed.payload == event.payload
+    body = orjson.loads(event.payload)
+    assert body["data"]["upstream"] == orjson.loads(raw) and list(body["data"])[-1] == "upstream"
+    assert raw in event.payload  # the callback's bytes, spliced in as they arrived
+    job = await store.get_job(result.job_id or "")
+    assert job is not None and job.upstream == orjson.loads(raw)

@@ -35,7 +35,7 @@ def _final_state(provider: str, names: list[str]) -> tuple[object, ...]:
 
 
 def _job(status: str, progress: int | None) -> Job:
-    return Job("job_x", "mjproxy", "1", None, status, progress, [], None, None, {}, {"seen": True}, 1, "callback", 0, 0)
+    return Job("job_x", "mjproxy", "1", None, status, progress, [], None, None, {}, "cb_seen", 1, "callback", 0, 0)
 
 
 def _snap(status: str, progress: int | None):  # type: ignore[no-untyped-def]
@@ -64,13 +64,13 @@ def test_judge(job: tuple[str, int | None], snap: tuple[str, int | None], outcom
 
 def test_a_job_that_never_saw_a_snapshot_applies_the_first() -> None:
     job = _job("queued", None)
-    job.upstream = None
+    job.upstream_callback_id = None
     assert statemachine.judge(job, _snap("queued", None)) == "applied"
 
 
 def test_apply_counts_events_and_names_the_type() -> None:
     job = _job("submitted", 0)
-    assert statemachine.apply(job, _snap("in_progress", 15), 5.0) == "job.progress"
+    assert statemachine.apply(job, _snap("in_progress", 15), 5.0, "cb_1") == "job.progress"
     assert job.sequence == 2 and job.status == "in_progress" and job.updated_at == 5.0
 
 

@@ -9,6 +9,7 @@ from hookline.store.rows import (
     EVENT_COLUMNS,
     JOB_COLUMNS,
     SUBSCRIPTION_COLUMNS,
+    prefixed,
 )
 
 PRAGMAS = (
@@ -40,9 +41,13 @@ _JOB_PLACEHOLDERS = ", ".join("?" * 16)
 INSERT_JOB = f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({_JOB_PLACEHOLDERS})"
 UPDATE_JOB = (
     "UPDATE jobs SET upstream_id = ?, correlation_key = ?, status = ?, progress = ?, image_urls = ?, "
-    "error = ?, action = ?, upstream = ?, sequence = ?, updated_at = ?, last_seen_at = ? WHERE id = ?"
+    "error = ?, action = ?, upstream_callback_id = ?, sequence = ?, updated_at = ?, last_seen_at = ? WHERE id = ?"
 )
-GET_JOB = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"
+# Jobs as the API shows them: with the body of the callback applied last (the raw upstream snapshot).
+JOBS_WITH_UPSTREAM = (
+    f"SELECT {prefixed(JOB_COLUMNS, 'j')}, u.body FROM jobs j LEFT JOIN callbacks u ON u.id = j.upstream_callback_id"
+)
+GET_JOB = f"{JOBS_WITH_UPSTREAM} WHERE j.id = ?"
 # ``{in}`` becomes one ``?`` per value (see ``in_list``): ids are bound as they are, never re-encoded.
 JOBS_BY_IDS = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id IN ({{in}})"
 JOBS_BY_UPSTREAM = f"SELECT {JOB_COLUMNS} FROM jobs WHERE provider = ? AND upstream_id IN ({{in}})"
@@ -52,12 +57,11 @@ JOB_BY_UPSTREAM = "SELECT id FROM jobs WHERE provider = ? AND upstream_id = ?"
 # --- callbacks and events -----------------------------------------------------------------------
 INSERT_CALLBACK = f"INSERT INTO callbacks ({CALLBACK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 JOB_CALLBACKS = f"SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE job_id = ? ORDER BY id DESC LIMIT ?"
-INSERT_EVENT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
-JOB_EVENTS = f"SELECT {EVENT_COLUMNS} FROM events WHERE job_id = ? ORDER BY sequence DESC LIMIT ?"
-EVENTS_FOR_REPLAY = (
-    f"SELECT {', '.join('e.' + c.strip() for c in EVENT_COLUMNS.split(','))} FROM events e "
-    "WHERE e.created_at >= ? AND e.created_at < ? ORDER BY e.created_at, e.id"
-)
+INSERT_EVENT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+# Events with the body of their callback, which the payload carries as data.upstream.
+_EVENTS = f"SELECT {prefixed(EVENT_COLUMNS, 'e')}, u.body FROM events e LEFT JOIN callbacks u ON u.id = e.callback_id"
+JOB_EVENTS = f"{_EVENTS} WHERE e.job_id = ? ORDER BY e.sequence DESC LIMIT ?"
+EVENTS_FOR_REPLAY = f"{_EVENTS} WHERE e.created_at >= ? AND e.created_at < ? ORDER BY e.created_at, e.id"
 
 # --- subscriptions --------------------------------------------------------------------------------
 INSERT_SUBSCRIPTION = f"INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES ({', '.join('?' * 14)})"
@@ -96,8 +100,9 @@ LEASED_PER_SUBSCRIPTION = (
     "GROUP BY subscription_id"
 )
 CLAIM_CANDIDATES = (
-    "SELECT d.n, d.id, d.event_id, d.subscription_id, d.job_id, d.attempts, s.url, s.secrets, e.payload "
+    "SELECT d.n, d.id, d.event_id, d.subscription_id, d.job_id, d.attempts, s.url, s.secrets, e.head, u.body "
     "FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id JOIN events e ON e.id = d.event_id "
+    "LEFT JOIN callbacks u ON u.id = e.callback_id "
     "WHERE d.status = 'pending' AND d.next_attempt_at IS NOT NULL AND d.next_attempt_at <= ? "
     "AND (d.lease_until IS NULL OR d.lease_until <= ?) "
     "AND s.enabled = 1 AND (s.throttled_until IS NULL OR s.throttled_until <= ?) "

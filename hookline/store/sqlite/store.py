@@ -241,18 +241,19 @@ class SqliteStore:
         return found[0] if found else None
 
     async def _page(
-        self, table: str, columns: str, filters: dict[str, Any], limit: int, cursor: str | None
+        self, select: str, filters: dict[str, Any], limit: int, cursor: str | None, alias: str = ""
     ) -> tuple[list[Any], str | None]:
+        """One page, newest first, of ``select`` (``SELECT ... FROM ...``; its main table is
+        ``alias`` when it joins), filtered by column equality and started after ``cursor``."""
         limit = max(1, min(limit, MAX_PAGE))
-        clauses = [f"{name} = ?" for name in filters]
+        column = f"{alias}." if alias else ""
+        clauses = [f"{column}{name} = ?" for name in filters]
         params = list(filters.values())
         if cursor:
-            clauses.append("id < ?")
+            clauses.append(f"{column}id < ?")
             params.append(cursor)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        found = await self._fetch(
-            f"SELECT {columns} FROM {table} {where} ORDER BY id DESC LIMIT ?", [*params, limit + 1]
-        )
+        found = await self._fetch(f"{select} {where} ORDER BY {column}id DESC LIMIT ?", [*params, limit + 1])
         more = len(found) > limit
         found = found[:limit]
         return found, (found[-1][0] if more and found else None)
@@ -282,7 +283,7 @@ class SqliteStore:
             error=None,
             action=None,
             metadata=new.metadata,
-            upstream=None,
+            upstream_callback_id=None,
             sequence=0,
             origin=new.origin,
             created_at=now,
@@ -306,7 +307,7 @@ class SqliteStore:
             )
             if value is not None
         }
-        found, cursor = await self._page("jobs", rows.JOB_COLUMNS, filters, query.limit, query.cursor)
+        found, cursor = await self._page(sql.JOBS_WITH_UPSTREAM, filters, query.limit, query.cursor, alias="j")
         return Page([rows.job(r) for r in found], cursor)
 
     async def job_callbacks(self, job_id: str, limit: int = 200) -> list[CallbackRecord]:
@@ -317,7 +318,9 @@ class SqliteStore:
 
     async def list_callbacks(self, query: CallbackQuery) -> Page[CallbackRecord]:
         filters = {name: value for name, value in (("outcome", query.outcome), ("provider", query.provider)) if value}
-        found, cursor = await self._page("callbacks", rows.CALLBACK_COLUMNS, filters, query.limit, query.cursor)
+        found, cursor = await self._page(
+            f"SELECT {rows.CALLBACK_COLUMNS} FROM callbacks", filters, query.limit, query.cursor
+        )
         return Page([rows.callback(r) for r in found], cursor)
 
     # subscriptions ---------------------------------------------------------------------------
@@ -330,7 +333,9 @@ class SqliteStore:
 
     async def list_subscriptions(self, query: SubscriptionQuery) -> Page[Subscription]:
         filters = {"job_id": query.job_id} if query.job_id else {}
-        found, cursor = await self._page("subscriptions", rows.SUBSCRIPTION_COLUMNS, filters, query.limit, query.cursor)
+        found, cursor = await self._page(
+            f"SELECT {rows.SUBSCRIPTION_COLUMNS} FROM subscriptions", filters, query.limit, query.cursor
+        )
         return Page([rows.subscription(r) for r in found], cursor)
 
     async def update_subscription(self, sub_id: str, changes: SubscriptionChanges, now: float) -> Subscription:
@@ -381,7 +386,9 @@ class SqliteStore:
             )
             if value is not None
         }
-        found, cursor = await self._page("deliveries", rows.DELIVERY_COLUMNS, filters, query.limit, query.cursor)
+        found, cursor = await self._page(
+            f"SELECT {rows.DELIVERY_COLUMNS} FROM deliveries", filters, query.limit, query.cursor
+        )
         return Page([rows.delivery(r) for r in found], cursor)
 
     async def delivery_attempts(self, delivery_id: str) -> list[Attempt]:

@@ -12,6 +12,7 @@ import orjson
 from dispatcher.fanout import NewDelivery, SubscriptionSet, plan_deliveries
 from hookline.clock import isoformat
 from hookline.errors import Conflict, NotFound
+from hookline.events import assemble
 from hookline.models import CallbackResult, Claim, Completion, Event, Inbound, Job, Subscription
 from hookline.store import rows
 from hookline.store.base import NewJob, SubscriptionChanges
@@ -207,7 +208,7 @@ class Writes:
         chosen: list[Claim] = []
         numbers: list[int] = []
         secrets_cache: dict[str, list[str]] = {}
-        for n, delivery_id, event_id, sub_id, job_id, attempts, url, secrets, payload in conn.execute(
+        for n, delivery_id, event_id, sub_id, job_id, attempts, url, secrets, head, body in conn.execute(
             sql.CLAIM_CANDIDATES, (now, now, now, _json_list(saturated), limit * 2)
         ):
             if leased.get(sub_id, 0) >= per_subscription:
@@ -217,7 +218,7 @@ class Writes:
                 secrets_cache[sub_id] = [s.secret for s in rows.secrets_from_json(secrets) if s.active(now)]
             numbers.append(n)
             chosen.append(
-                Claim(delivery_id, event_id, sub_id, job_id, url, bytes(payload), secrets_cache[sub_id], attempts)
+                Claim(delivery_id, event_id, sub_id, job_id, url, assemble(head, body), secrets_cache[sub_id], attempts)
             )
             if len(chosen) >= limit:
                 break
@@ -337,7 +338,7 @@ def _job_update(j: Job) -> tuple[Any, ...]:
         rows.dumps(j.image_urls),
         j.error,
         j.action,
-        None if j.upstream is None else rows.dumps(j.upstream),
+        j.upstream_callback_id,
         j.sequence,
         j.updated_at,
         j.last_seen_at,

@@ -17,7 +17,7 @@ CREATE TABLE jobs (
     error           TEXT,
     action          TEXT,
     metadata        TEXT NOT NULL DEFAULT '{}',
-    upstream        TEXT,                 -- latest applied raw snapshot; NULL before the first
+    upstream_callback_id TEXT,            -- the callback applied last (its body is the raw snapshot)
     sequence        INTEGER NOT NULL DEFAULT 0,
     origin          TEXT NOT NULL,        -- registered | callback | submitted
     created_at      REAL NOT NULL,
@@ -25,7 +25,9 @@ CREATE TABLE jobs (
     last_seen_at    REAL
 );
 CREATE UNIQUE INDEX jobs_upstream ON jobs (provider, upstream_id) WHERE upstream_id IS NOT NULL;
-CREATE INDEX jobs_correlation ON jobs (provider, correlation_key);
+-- Correlation looks for *unbound* jobs by key: keep that lookup small however many bound jobs
+-- share a key (a client that sends the same state on every job must not slow ingest down).
+CREATE INDEX jobs_unbound_key ON jobs (correlation_key) WHERE upstream_id IS NULL;
 CREATE INDEX jobs_status ON jobs (status, id);
 CREATE INDEX jobs_key ON jobs (correlation_key, id);
 
@@ -48,8 +50,9 @@ CREATE TABLE events (
     job_id     TEXT NOT NULL,
     type       TEXT NOT NULL,
     sequence   INTEGER NOT NULL,
-    created_at REAL NOT NULL,
-    payload    BLOB NOT NULL
+    created_at  REAL NOT NULL,
+    head        BLOB NOT NULL,            -- the event JSON without data.upstream
+    callback_id TEXT                      -- whose body is data.upstream (see hookline.events)
 );
 CREATE UNIQUE INDEX events_job_sequence ON events (job_id, sequence);
 CREATE INDEX events_created ON events (created_at);
