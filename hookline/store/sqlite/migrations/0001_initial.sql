@@ -95,7 +95,9 @@ CREATE TABLE deliveries (
     delivered_at     REAL
 );
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending' AND next_attempt_at IS NOT NULL;
-CREATE INDEX deliveries_chain ON deliveries (subscription_id, job_id, n) WHERE status = 'pending';
+-- A job's pending deliveries per subscription, in chain order: ingest asks "does this job already
+-- have a pending delivery for this subscription?", completion asks "which one is next?".
+CREATE INDEX deliveries_chain ON deliveries (job_id, subscription_id, n) WHERE status = 'pending';
 CREATE INDEX deliveries_leased ON deliveries (lease_until) WHERE lease_until IS NOT NULL;
 CREATE INDEX deliveries_status ON deliveries (status, id);
 CREATE INDEX deliveries_subscription ON deliveries (subscription_id, id);
