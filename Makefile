@@ -26,8 +26,9 @@ test: install  ## install, then run the whole test suite (PostgreSQL tests run w
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-bench: install  ## run the benchmarks and print figures against same-run baselines
-	$(BIN)/python -m bench
+bench: install  ## run the benchmarks and print figures against same-run baselines (a few minutes)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:  ## remove the virtualenv and local data
 	rm -rf $(VENV) hookline-data .pytest_cache .mypy_cache .ruff_cache
