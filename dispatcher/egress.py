@@ -49,6 +49,7 @@ def refusal(ip: IPAddress) -> str | None:
 class EgressGuard:
     def __init__(self, allow_private: bool) -> None:
         self.allow_private = allow_private
+        self._literal_verdicts: dict[str, str] = {}  # url → "" (allowed) or why it is refused
 
     def check_ip(self, host: str) -> None:
         """Raise EgressRefused when ``host`` (an IP address) is not allowed."""
@@ -80,10 +81,24 @@ class EgressGuard:
             self.check_ip(str(info[4][0]))
 
     def check_literal(self, url: str) -> None:
-        """Check a URL whose host is an IP literal (aiohttp does not resolve those)."""
-        host = urlsplit(url).hostname or ""
-        if _is_ip(host):
-            self.check_ip(host)
+        """Check a URL whose host is an IP literal (aiohttp does not resolve those). Runs before
+        every delivery attempt, so the verdict per URL is remembered (a URL's host never changes)."""
+        if self.allow_private:
+            return
+        verdict = self._literal_verdicts.get(url)
+        if verdict is None:
+            host = urlsplit(url).hostname or ""
+            try:
+                if _is_ip(host):
+                    self.check_ip(host)
+                verdict = ""
+            except EgressRefused as exc:
+                verdict = str(exc)
+            if len(self._literal_verdicts) > 10_000:
+                self._literal_verdicts.clear()
+            self._literal_verdicts[url] = verdict
+        if verdict:
+            raise EgressRefused(verdict)
 
     def resolver(self) -> AbstractResolver:
         return GuardedResolver(self)
