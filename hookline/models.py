@@ -88,6 +88,38 @@ class Job:
     last_seen_at: float | None = None
     upstream: Any = None  # that callback's parsed body, when loaded (the API shows it; ingest does not need it)
 
+    @classmethod
+    def new(
+        cls,
+        job_id: str,
+        provider: str,
+        now: float,
+        *,
+        origin: str,
+        upstream_id: str | None = None,
+        correlation_key: str | None = None,
+        action: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Job:
+        """A job that has seen no snapshot yet: ``queued``, no events."""
+        return cls(
+            id=job_id,
+            provider=provider,
+            upstream_id=upstream_id,
+            correlation_key=correlation_key,
+            status="queued",
+            progress=None,
+            image_urls=[],
+            error=None,
+            action=action,
+            metadata=metadata or {},
+            upstream_callback_id=None,
+            sequence=0,
+            origin=origin,
+            created_at=now,
+            updated_at=now,
+        )
+
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL

@@ -112,22 +112,14 @@ def plan_ingest(
             continue
         job = index.find(item.provider, snap)
         if job is None:
-            job = Job(
-                id=job_id_factory(),
-                provider=item.provider,
+            job = Job.new(
+                job_id_factory(),
+                item.provider,
+                now,
+                origin="callback",
                 upstream_id=snap.upstream_id,
                 correlation_key=snap.correlation_key,
-                status="queued",
-                progress=None,
-                image_urls=[],
-                error=None,
                 action=snap.action,
-                metadata={},
-                upstream_callback_id=None,
-                sequence=0,
-                origin="callback",
-                created_at=now,
-                updated_at=now,
             )
             index.add(job)
             plan.created[job.id] = job

@@ -85,6 +85,31 @@ def job_values(j: Job) -> tuple[Any, ...]:
     )
 
 
+# A job update writes what ingest can change, in this order, then the id (see JOB_UPDATE_COLUMNS).
+JOB_UPDATE_COLUMNS = (
+    "upstream_id, correlation_key, status, progress, image_urls, error, action, upstream_callback_id, sequence, "
+    "updated_at, last_seen_at"
+)
+
+
+def job_update_values(j: Job) -> tuple[Any, ...]:
+    """The values for JOB_UPDATE_COLUMNS, then the job id."""
+    return (
+        j.upstream_id,
+        j.correlation_key,
+        j.status,
+        j.progress,
+        dumps(j.image_urls),
+        j.error,
+        j.action,
+        j.upstream_callback_id,
+        j.sequence,
+        j.updated_at,
+        j.last_seen_at,
+        j.id,
+    )
+
+
 def callback(row: Sequence[Any]) -> CallbackRecord:
     return CallbackRecord(
         id=row[0],

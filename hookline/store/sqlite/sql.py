@@ -8,6 +8,7 @@ from hookline.store.rows import (
     DELIVERY_COLUMNS,
     EVENT_COLUMNS,
     JOB_COLUMNS,
+    JOB_UPDATE_COLUMNS,
     SUBSCRIPTION_COLUMNS,
     prefixed,
 )
@@ -39,10 +40,7 @@ PUT_SETTING = "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key)
 # --- jobs -----------------------------------------------------------------------------------------
 _JOB_PLACEHOLDERS = ", ".join("?" * 16)
 INSERT_JOB = f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({_JOB_PLACEHOLDERS})"
-UPDATE_JOB = (
-    "UPDATE jobs SET upstream_id = ?, correlation_key = ?, status = ?, progress = ?, image_urls = ?, "
-    "error = ?, action = ?, upstream_callback_id = ?, sequence = ?, updated_at = ?, last_seen_at = ? WHERE id = ?"
-)
+UPDATE_JOB = f"UPDATE jobs SET {', '.join(c.strip() + ' = ?' for c in JOB_UPDATE_COLUMNS.split(','))} WHERE id = ?"
 # Jobs as the API shows them: with the body of the callback applied last (the raw upstream snapshot).
 JOBS_WITH_UPSTREAM = (
     f"SELECT {prefixed(JOB_COLUMNS, 'j')}, u.body FROM jobs j LEFT JOIN callbacks u ON u.id = j.upstream_callback_id"

@@ -291,22 +291,14 @@ class SqliteStore:
         return result
 
     async def register_job(self, new: NewJob, now: float) -> Job:
-        job = Job(
-            id=new_id("job"),
-            provider=new.provider,
+        job = Job.new(
+            new_id("job"),
+            new.provider,
+            now,
+            origin=new.origin,
             upstream_id=new.upstream_id,
             correlation_key=new.correlation_key,
-            status="queued",
-            progress=None,
-            image_urls=[],
-            error=None,
-            action=None,
             metadata=new.metadata,
-            upstream_callback_id=None,
-            sequence=0,
-            origin=new.origin,
-            created_at=now,
-            updated_at=now,
         )
         if new.subscription is not None:
             new.subscription.job_id = job.id

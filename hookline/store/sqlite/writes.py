@@ -57,7 +57,7 @@ class Writes:
         if plan.created:
             conn.executemany(sql.INSERT_JOB, [rows.job_values(j) for j in plan.created.values()])
         if plan.changed:
-            conn.executemany(sql.UPDATE_JOB, [_job_update(j) for j in plan.changed.values()])
+            conn.executemany(sql.UPDATE_JOB, [rows.job_update_values(j) for j in plan.changed.values()])
         conn.executemany(sql.INSERT_CALLBACK, [rows.callback_values(c) for c in plan.callbacks])
         if plan.events:
             jobs = {**plan.changed, **plan.created}
@@ -327,20 +327,3 @@ class _Health:
             self.disable_reason = c.disable_reason
         if c.throttle_until is not None:
             self.throttle_until = max(self.throttle_until or 0.0, c.throttle_until)
-
-
-def _job_update(j: Job) -> tuple[Any, ...]:
-    return (
-        j.upstream_id,
-        j.correlation_key,
-        j.status,
-        j.progress,
-        rows.dumps(j.image_urls),
-        j.error,
-        j.action,
-        j.upstream_callback_id,
-        j.sequence,
-        j.updated_at,
-        j.last_seen_at,
-        j.id,
-    )
