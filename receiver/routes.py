@@ -53,6 +53,7 @@ def routes(rt: Runtime) -> list[Route]:
             inbound.reject_reason = exc.message
         result = await store.record_callback(inbound)
         metrics.callbacks.labels(provider, result.outcome).inc()
+        metrics.emitted(result.event_types)
         if inbound.reject_reason is not None:
             return JSONResponse(
                 {
