@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from hookline import tokens
-from hookline.api import callbacks, deliveries, health, jobs, subscriptions
+from hookline.api import callbacks, deliveries, health, jobs, openapi, subscriptions
 from hookline.api.http import error_response, input_error_response
 from hookline.api.middleware import RequestLog
 from hookline.clock import Clock, SystemClock
@@ -58,7 +58,7 @@ def build_app(
     routes: list[BaseRoute] = [*health.routes(rt)]
     if config.role in ("all", "receiver"):
         # Each module contributes its routes; add a module here to serve more.
-        for module in (receiver_routes, jobs, callbacks, subscriptions, deliveries):
+        for module in (receiver_routes, jobs, callbacks, subscriptions, deliveries, openapi):
             routes += module.routes(rt)
 
     services: list[Service] = []

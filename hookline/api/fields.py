@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import string
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -96,10 +98,22 @@ def string_list(
     return list(dict.fromkeys(value))
 
 
+# The characters RFC 3986 allows in a URI ("%" only before two hex digits, checked apart).
+_URI_CHARS = frozenset(string.ascii_letters + string.digits + "-._~:/?#[]@!$&'()*+,;=%")
+_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
 def http_url(doc: dict[str, Any], name: str, *, required: bool = False) -> str | None:
+    """An absolute http(s) URL with a host, written as a URI: spaces, non-ASCII characters and
+    bad ``%`` escapes are refused here rather than failing at every delivery attempt later."""
     value = text(doc, name, required=required, max_length=2048)
     if value is None:
         return None
+    if not set(value) <= _URI_CHARS or _PERCENT.search(value):
+        raise _invalid(
+            f"{name} must be a URL of ASCII characters without spaces "
+            "(percent-encode other characters; write international domain names in punycode, xn--...)"
+        )
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise _invalid(f"{name} must be an http:// or https:// URL with a host")

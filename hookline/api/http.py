@@ -41,7 +41,7 @@ def input_error_response(exc: InputError) -> Response:
 async def read_body(request: Request, max_bytes: int) -> bytes:
     """The request body, refusing (413) one larger than ``max_bytes`` without reading it all."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+    if declared is not None and _is_number(declared) and int(declared) > max_bytes:
         raise _too_large(max_bytes)
     chunks: list[bytes] = []
     size = 0
@@ -87,7 +87,7 @@ def query_limit(request: Request, default: int = 50, maximum: int = 500) -> int:
     raw = request.query_params.get("limit")
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    if not _is_number(raw) or not 1 <= int(raw) <= maximum:
         raise InputError(f"limit must be a whole number from 1 to {maximum}", code="invalid_query")
     return int(raw)
 
@@ -115,7 +115,7 @@ def query_cursor(request: Request, prefix: str) -> str | None:
     raw = request.query_params.get("cursor")
     if raw is None or raw == "":
         return None
-    if not raw.startswith(prefix + "_") or len(raw) > 64 or not raw.replace("_", "").isalnum():
+    if not raw.startswith(prefix + "_") or len(raw) > 64 or not _is_id_text(raw):
         raise InputError("cursor must be the next_cursor of a previous page", code="invalid_query")
     return raw
 
@@ -127,6 +127,16 @@ def parse_time(value: Any, name: str) -> float:
         return parse_iso(value)
     except ValueError as exc:
         raise InputError(f"{name}: {exc}", code="invalid_field") from None
+
+
+def _is_number(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts "²", which ``int`` then refuses."""
+    return text.isascii() and text.isdigit()
+
+
+def _is_id_text(text: str) -> bool:
+    """Letters, digits and ``_`` in ASCII (ids are Crockford base32 with a prefix)."""
+    return text.isascii() and text.replace("_", "").isalnum()
 
 
 def page_body(items: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any]:
