@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from hookline import tokens
+from hookline import dashboard, tokens
 from hookline.api import callbacks, deliveries, health, jobs, openapi, subscriptions
 from hookline.api.http import error_response, input_error_response
 from hookline.api.middleware import RequestLog
@@ -58,7 +58,7 @@ def build_app(
     routes: list[BaseRoute] = [*health.routes(rt)]
     if config.role in ("all", "receiver"):
         # Each module contributes its routes; add a module here to serve more.
-        for module in (receiver_routes, jobs, callbacks, subscriptions, deliveries, openapi):
+        for module in (receiver_routes, jobs, callbacks, subscriptions, deliveries, openapi, dashboard):
             routes += module.routes(rt)
 
     services: list[Service] = []
