@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from hookline.clock import isoformat
@@ -71,12 +72,17 @@ def query(path: str, **params: Any) -> str:
     return f"{path}?{urlencode(kept)}" if kept else path
 
 
+def when_text(ts: float | None) -> str:
+    """``2026-11-21 10:44:00 UTC`` (— for None)."""
+    iso = isoformat(ts)
+    return "—" if iso is None else iso.replace("T", " ")[:19] + " UTC"
+
+
 def when(ts: float | None) -> Markup:
     """A time as a <time> element, shown in UTC to the second."""
     if ts is None:
         return Markup('<span class="muted">—</span>')
-    iso = isoformat(ts)
-    return html('<time datetime="{iso}">{text}</time>', iso=iso, text=(iso or "").replace("T", " ")[:19] + " UTC")
+    return html('<time datetime="{iso}">{text}</time>', iso=isoformat(ts), text=when_text(ts))
 
 
 def badge(status: str) -> Markup:
@@ -109,6 +115,23 @@ def button_form(action: str, label: str, csrf: str, *, next_url: str, confirm: s
         next=hidden("next", next_url),
         label=label,
     )
+
+
+NOTICES = {
+    "retried": "Retry queued: the delivery is due now.",
+    "enabled": "Subscription enabled: its waiting deliveries resume.",
+    "disabled": "Subscription disabled: its deliveries wait until it is enabled again.",
+    "replayed": "Replay queued.",
+}
+
+
+def notice(request: Request) -> str | None:
+    """The fixed message for ``?done=`` (never text from the query string itself)."""
+    message = NOTICES.get(request.query_params.get("done", ""))
+    count = request.query_params.get("count", "")
+    if message and count.isascii() and count.isdigit():
+        message = f"{message} {count} deliveries queued."
+    return message
 
 
 NAV = (("Jobs", "/"), ("Subscriptions", "/dashboard/subscriptions"), ("Deliveries", "/dashboard/deliveries"))

@@ -18,6 +18,7 @@ from hookline.dashboard.html import (
     escape,
     html,
     join,
+    notice,
     page,
     progress_bar,
     query,
@@ -150,7 +151,7 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
             deliveries=_deliveries_table(deliveries, session.csrf, here),
             timeline=_timeline(callbacks, events, deliveries, attempts),
         )
-        return page(job.correlation_key or job.id, body, csrf=session.csrf, active="Jobs")
+        return page(job.correlation_key or job.id, body, csrf=session.csrf, active="Jobs", notice=notice(request))
 
     return [
         Route("/", view(sessions, job_list), methods=["GET"]),
@@ -196,7 +197,7 @@ def delivery_row(d: Delivery, csrf: str, next_url: str, *, job_column: bool = Fa
         '<tr data-delivery="{id}"><td><a href="/dashboard/deliveries/{id}" class="mono">{id}</a></td>{job}'
         '<td class="mono"><a href="{sub_href}">{sub}</a></td>'
         '<td>{type} #{seq}</td><td>{status}</td><td data-field="attempts">{attempts}</td>'
-        '<td data-field="last">{last}</td><td>{next}</td><td data-field="action">{retry}</td></tr>',
+        '<td data-field="last">{last}</td><td data-field="next">{next}</td><td data-field="action">{retry}</td></tr>',
         id=d.id,
         job=job,
         sub=d.subscription_id,
@@ -206,7 +207,7 @@ def delivery_row(d: Delivery, csrf: str, next_url: str, *, job_column: bool = Fa
         status=badge(d.status),
         attempts=d.attempts,
         last=last_result(d),
-        next=when(d.next_attempt_at) if d.status == "pending" else "",
+        next=when(d.next_attempt_at) if d.status == "pending" and d.next_attempt_at is not None else "",
         retry=retry,
     )
 

@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from hookline.api.http import parse_time, query_choice, query_cursor, query_text
 from hookline.clock import isoformat
-from hookline.dashboard.html import Markup, button_form, hidden, html, join, page, query, when
+from hookline.dashboard.html import Markup, button_form, hidden, html, join, notice, page, query, when
 from hookline.dashboard.jobs import deliveries_table, delivery_row
 from hookline.dashboard.session import Action, Session, Sessions, action, local_path, view
 from hookline.errors import InputError, NotFound
@@ -23,21 +23,6 @@ from hookline.runtime import Runtime
 from hookline.store.base import DeliveryQuery, SubscriptionChanges, SubscriptionQuery
 
 PAGE_SIZE = 50
-NOTICES = {
-    "retried": "Retry queued: the delivery is due now.",
-    "enabled": "Subscription enabled: its waiting deliveries resume.",
-    "disabled": "Subscription disabled: its deliveries wait until it is enabled again.",
-    "replayed": "Replay queued.",
-}
-
-
-def notice(request: Request) -> str | None:
-    """The fixed message for ``?done=`` (never text from the query string itself)."""
-    message = NOTICES.get(request.query_params.get("done", ""))
-    count = request.query_params.get("count", "")
-    if message and count.isascii() and count.isdigit():
-        message = f"{message} {count} deliveries queued."
-    return message
 
 
 def _done(next_url: str, done: str, **extra: str) -> Response:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from hookline.dashboard.html import safe_url
+from hookline.dashboard.html import safe_url, when_text
 from hookline.models import Delivery, Job
 from hookline.store.base import DeliveryQuery, Store
 
@@ -54,7 +54,8 @@ def last_result(d: Delivery) -> str:
 
 
 def delivery_state(d: Delivery) -> dict[str, Any]:
-    return {"status": d.status, "attempts": d.attempts, "last": last_result(d)}
+    due = when_text(d.next_attempt_at) if d.status == "pending" and d.next_attempt_at is not None else ""
+    return {"status": d.status, "attempts": d.attempts, "last": last_result(d), "next": due}
 
 
 async def job_counts(store: Store, job: Job) -> str:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -108,3 +109,23 @@ async def test_schemathesis_finds_no_server_errors_or_schema_violations(
         out, _ = await asyncio.wait_for(process.communicate(), timeout=150)
     report = out.decode(errors="replace")
     assert process.returncode == 0, report[-12000:]
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/v1/jobs", {"limit": "²"}),  # str.isdigit says yes, int() says no: was a 500
+        ("/v1/jobs", {"cursor": "job_é"}),
+        ("/v1/deliveries", {"limit": "\u0661\u0660"}),  # Arabic-Indic "10"
+    ],
+)
+async def test_non_ascii_numbers_and_ids_are_refused(hookline: Hookline, path: str, params: dict[str, str]) -> None:
+    response = await hookline.admin.get(path, params=params)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_query"
+
+
+@pytest.mark.parametrize("url", ["https://exämple.com/hook", "https://example.com/a b", "https://example.com/%zz"])
+async def test_urls_that_are_not_uris_are_refused(hookline: Hookline, url: str) -> None:
+    response = await hookline.admin.post("/v1/subscriptions", json={"url": url})
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("url must be a URL of ASCII characters")

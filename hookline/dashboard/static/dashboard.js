@@ -100,6 +100,8 @@
         if (attempts) attempts.textContent = String(delivery.attempts);
         const last = row.querySelector("[data-field=last]");
         if (last) last.textContent = delivery.last;
+        const next = row.querySelector("[data-field=next]");
+        if (next) next.textContent = delivery.next;
         const action = row.querySelector("[data-field=action]");
         if (action && delivery.status === "delivered") action.textContent = "";
       });
