@@ -91,3 +91,4 @@ def configure(fmt: str = "auto", level: str = "info") -> None:
         logger.handlers[:] = []
         logger.propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # hookline logs requests itself, tokens redacted
+    logging.captureWarnings(True)  # warnings become records too, so JSON logs stay one JSON object a line
