@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 from hookline.errors import InputError
 
 MAX_METADATA_BYTES = 16 * 1024
+# PostgreSQL stores neither NUL in text nor \u0000 in jsonb: refuse it up front, on every backend.
+NUL_MESSAGE = "{name} must not contain NUL (\\u0000) characters"
 
 
 def _invalid(message: str) -> InputError:
@@ -37,6 +39,8 @@ def text(doc: dict[str, Any], name: str, *, required: bool = False, max_length: 
         raise _invalid(f"{name} must not be empty")
     if len(value) > max_length:
         raise _invalid(f"{name} must be at most {max_length} characters")
+    if "\x00" in value:
+        raise _invalid(NUL_MESSAGE.format(name=name))
     return value
 
 
@@ -77,7 +81,19 @@ def json_object(doc: dict[str, Any], name: str, *, max_bytes: int = MAX_METADATA
         raise _invalid(f"{name} must be a JSON object")
     if len(orjson.dumps(value)) > max_bytes:
         raise _invalid(f"{name} must be at most {max_bytes} bytes of JSON")
+    if _has_nul(value):
+        raise _invalid(NUL_MESSAGE.format(name=name))
     return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def string_list(
@@ -88,6 +104,8 @@ def string_list(
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise _invalid(f"{name} must be a list of strings")
+    if any("\x00" in v for v in value):
+        raise _invalid(NUL_MESSAGE.format(name=name))
     if len(value) > max_items:
         raise _invalid(f"{name} must have at most {max_items} items")
     if options is not None:

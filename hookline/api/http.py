@@ -108,6 +108,8 @@ def query_text(request: Request, name: str, max_length: int = 1024) -> str | Non
         return None
     if len(raw) > max_length:
         raise InputError(f"{name} must be at most {max_length} characters", code="invalid_query")
+    if "\x00" in raw:
+        raise InputError(f"{name} must not contain NUL characters", code="invalid_query")
     return raw
 
 

@@ -129,3 +129,19 @@ async def test_urls_that_are_not_uris_are_refused(hookline: Hookline, url: str) 
     response = await hookline.admin.post("/v1/subscriptions", json={"url": url})
     assert response.status_code == 400
     assert response.json()["error"]["message"].startswith("url must be a URL of ASCII characters")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"provider": "mjproxy", "correlation_key": "a\x00b"},
+        {"provider": "mjproxy", "correlation_key": "k", "metadata": {"note": "a\x00b"}},
+        {"provider": "mjproxy", "correlation_key": "k", "metadata": {"a\x00": 1}},
+    ],
+)
+async def test_nul_characters_are_refused_on_every_backend(hookline: Hookline, body: dict[str, Any]) -> None:
+    """PostgreSQL cannot store them; the answer must be a 400 naming the field, never a 500."""
+    response = await hookline.admin.post("/v1/jobs", json=body)
+    assert response.status_code == 400 and "NUL" in response.json()["error"]["message"]
+    listed = await hookline.admin.get("/v1/jobs", params={"correlation_key": "a\x00b"})
+    assert listed.status_code == 400
