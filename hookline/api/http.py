@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hookline.clock import parse_iso
-from hookline.errors import InputError, Unauthorized
+from hookline.errors import InputError, NotFound, Unauthorized
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -119,6 +119,15 @@ def query_cursor(request: Request, prefix: str) -> str | None:
         return None
     if not raw.startswith(prefix + "_") or len(raw) > 64 or not _is_id_text(raw):
         raise InputError("cursor must be the next_cursor of a previous page", code="invalid_query")
+    return raw
+
+
+def path_id(request: Request, name: str, what: str) -> str:
+    """The id in the path parameter ``name``; 404 "no <what> ..." at once for text that cannot be
+    an id (ids are ASCII letters, digits and ``_``), without asking the store."""
+    raw: str = request.path_params[name]
+    if not raw or len(raw) > 64 or not _is_id_text(raw):
+        raise NotFound(f"no {what} {raw!r}")
     return raw
 
 

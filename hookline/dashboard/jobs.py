@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from hookline.api.http import query_choice, query_cursor, query_text
+from hookline.api.http import path_id, query_choice, query_cursor, query_text
 from hookline.dashboard.html import (
     Markup,
     badge,
@@ -130,7 +130,7 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
         return page("Jobs", body, csrf=session.csrf, active="Jobs")
 
     async def job_page(request: Request, session: Session) -> Response:
-        job_id = request.path_params["job_id"]
+        job_id = path_id(request, "job_id", "job")
         job = await store.get_job(job_id)
         if job is None:
             raise NotFound(f"no job {job_id!r}")

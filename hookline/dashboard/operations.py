@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from hookline.api.http import parse_time, query_choice, query_cursor, query_text
+from hookline.api.http import parse_time, path_id, query_choice, query_cursor, query_text
 from hookline.clock import isoformat
 from hookline.dashboard.html import Markup, button_form, hidden, html, join, notice, page, query, when
 from hookline.dashboard.jobs import deliveries_table, delivery_row
@@ -144,7 +144,7 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
         return page("Deliveries", body, csrf=session.csrf, active="Deliveries", notice=notice(request))
 
     async def delivery_page(request: Request, session: Session) -> Response:
-        delivery_id = request.path_params["delivery_id"]
+        delivery_id = path_id(request, "delivery_id", "delivery")
         delivery = await store.get_delivery(delivery_id)
         if delivery is None:
             raise NotFound(f"no delivery {delivery_id!r}")
@@ -174,13 +174,13 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
         return page("Delivery", body, csrf=session.csrf, active="Deliveries", notice=notice(request))
 
     async def retry(request: Request, session: Session, form: dict[str, str]) -> Response:
-        delivery = await store.retry_delivery(request.path_params["delivery_id"], rt.clock.now())
+        delivery = await store.retry_delivery(path_id(request, "delivery_id", "delivery"), rt.clock.now())
         return _done(local_path(form.get("next"), f"/dashboard/deliveries/{delivery.id}"), "retried")
 
     def toggle(enabled: bool) -> Action:
         async def change(request: Request, session: Session, form: dict[str, str]) -> Response:
             changes = SubscriptionChanges(enabled=enabled, set_fields=frozenset({"enabled"}))
-            await store.update_subscription(request.path_params["sub_id"], changes, rt.clock.now())
+            await store.update_subscription(path_id(request, "sub_id", "subscription"), changes, rt.clock.now())
             return _done(local_path(form.get("next"), "/dashboard/subscriptions"), "enabled" if enabled else "disabled")
 
         change.__name__ = "enable" if enabled else "disable"
@@ -191,7 +191,7 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
         if not since_text:
             raise InputError("since is required: an ISO-8601 time such as 2026-11-21T10:44:00Z")
         since = parse_time(since_text, "since")
-        count = await store.replay(request.path_params["sub_id"], since, None, rt.clock.now())
+        count = await store.replay(path_id(request, "sub_id", "subscription"), since, None, rt.clock.now())
         return _done(local_path(form.get("next"), "/dashboard/subscriptions"), "replayed", count=str(count))
 
     return [

@@ -145,3 +145,11 @@ async def test_nul_characters_are_refused_on_every_backend(hookline: Hookline, b
     assert response.status_code == 400 and "NUL" in response.json()["error"]["message"]
     listed = await hookline.admin.get("/v1/jobs", params={"correlation_key": "a\x00b"})
     assert listed.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/jobs/a%00b", "/v1/subscriptions/%C3%A9", "/v1/deliveries/x%0Ay", "/v1/jobs/" + "j" * 65]
+)
+async def test_ids_that_cannot_exist_are_404_without_asking_the_store(hookline: Hookline, path: str) -> None:
+    response = await hookline.admin.get(path)
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
