@@ -39,12 +39,13 @@ def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
 
 
 def image_server() -> Starlette:
-    image = png(96, 96, (58, 91, 217))
+    """The upstream's CDN: a progress preview (48 px) and the result (96 px)."""
+    images = {"preview.png": png(48, 48, (200, 200, 210)), "result.png": png(96, 96, (58, 91, 217))}
 
-    async def result(request: Request) -> Response:
-        return Response(image, media_type="image/png")
+    async def image(request: Request) -> Response:
+        return Response(images[request.path_params["name"]], media_type="image/png")
 
-    return Starlette(routes=[Route("/result.png", result)])
+    return Starlette(routes=[Route("/{name}", image)])
 
 
 @pytest.fixture
@@ -75,16 +76,11 @@ async def test_operator_logs_in_sees_the_job_and_retries_dead_deliveries(
     async with run_server(image_server(), lifespan="off") as images, run_server(sink.app(), lifespan="off") as url:
         await h.admin.post("/v1/subscriptions", json={"url": f"{url}/hook", "description": "orders app"})
         await h.post_callback("mjproxy", fixture_bytes("mjproxy-blend-01-submitted.json"))
+        progress = fixture_json("mjproxy-blend-06-in-progress-46.json")
+        progress["imageUrl"] = f"{images}/preview.png"
+        job_id = (await h.post_callback("mjproxy", orjson.dumps(progress))).json()["job_id"]
         success = fixture_json("mjproxy-blend-10-success.json")
         success["imageUrl"] = f"{images}/result.png"
-        job_id = (await h.post_callback("mjproxy", orjson.dumps(success))).json()["job_id"]
-
-        async def two_dead() -> bool:
-            dead = (await h.admin.get("/v1/deliveries", params={"status": "dead"})).json()["items"]
-            return len(dead) == 2
-
-        await wait_for(two_dead, what="both deliveries to die")
-        sink.default = 200  # the subscriber is healthy again: retries will get through
 
         context = await chromium.new_context(viewport={"width": 1280, "height": 900})
         page = await context.new_page()
@@ -101,17 +97,34 @@ async def test_operator_logs_in_sees_the_job_and_retries_dead_deliveries(
 
         row = page.locator(f"tr[data-job='{job_id}']")
         await row.get_by_text("order-7f3a9c").wait_for()
-        assert await row.locator("[data-field=status]").text_content() == "succeeded"
-        await _wait_image_loaded(page, f"tr[data-job='{job_id}'] img")
+        assert await row.locator("[data-field=status]").text_content() == "in_progress"
+        assert await row.locator("[data-field=progress-label]").text_content() == "46%"
+        await _wait_image_loaded(page, f"tr[data-job='{job_id}'] img", 48)
+        await page.screenshot(path=ARTIFACTS / "dashboard-jobs-in-progress.png", full_page=True)
+
+        # The job succeeds while the page is open: status, progress and thumbnail follow, no reload.
+        await h.post_callback("mjproxy", orjson.dumps(success))
+        await page.wait_for_function(
+            "el => el.textContent === 'succeeded'", arg=await row.locator("[data-field=status]").element_handle()
+        )
+        assert await row.locator("[data-field=progress-label]").text_content() == "100%"
+        await _wait_image_loaded(page, f"tr[data-job='{job_id}'] img", 96)
         await page.screenshot(path=ARTIFACTS / "dashboard-jobs.png", full_page=True)
+
+        async def all_dead() -> bool:
+            dead = (await h.admin.get("/v1/deliveries", params={"status": "dead"})).json()["items"]
+            return len(dead) == 3
+
+        await wait_for(all_dead, what="the three deliveries to die")
+        sink.default = 200  # the subscriber is healthy again: retries will get through
 
         await row.get_by_text("order-7f3a9c").click()
         await page.wait_for_url(f"{h.url}/dashboard/jobs/{job_id}")
-        await _wait_image_loaded(page, "[data-field=images] img")
+        await _wait_image_loaded(page, "[data-field=images] img", 96)
         timeline = page.locator("table.timeline")
-        assert await timeline.get_by_text("callback received").count() == 2
-        assert await timeline.get_by_text("event emitted").count() == 2
-        assert await timeline.get_by_text("delivery attempt").count() == 6
+        assert await timeline.get_by_text("callback received").count() == 3
+        assert await timeline.get_by_text("event emitted").count() == 3
+        assert await timeline.get_by_text("delivery attempt").count() == 9
         await timeline.get_by_text("raw body").first.click()  # the raw body opens, as text
         assert "1722931207538412" in (await timeline.locator("pre.raw").first.text_content() or "")
         await page.screenshot(path=ARTIFACTS / "dashboard-job.png", full_page=True)
@@ -120,7 +133,7 @@ async def test_operator_logs_in_sees_the_job_and_retries_dead_deliveries(
         # which turns "delivered" by itself.
         await page.click("nav >> text=Deliveries")
         await page.wait_for_url(f"{h.url}/dashboard/deliveries")
-        assert await page.locator("tbody tr[data-delivery]").count() == 2
+        assert await page.locator("tbody tr[data-delivery]").count() == 3
         await page.screenshot(path=ARTIFACTS / "dashboard-deliveries.png", full_page=True)
         await page.locator("tr:has-text('job.submitted #1')").get_by_role("button", name="Retry").click()
         await page.get_by_text("Retry queued").wait_for()
@@ -130,9 +143,9 @@ async def test_operator_logs_in_sees_the_job_and_retries_dead_deliveries(
         )
         await page.screenshot(path=ARTIFACTS / "dashboard-delivery.png", full_page=True)
 
-        # Retry the second from the job page: back on the job page, its row turns "delivered".
+        # Retry the last one from the job page: back on the job page, its row turns "delivered".
         await page.goto(f"{h.url}/dashboard/jobs/{job_id}")
-        second = page.locator("tr[data-delivery]:has-text('job.succeeded #2')")
+        second = page.locator("tr[data-delivery]:has-text('job.succeeded #3')")
         await second.get_by_role("button", name="Retry").click()
         await page.get_by_text("Retry queued").wait_for()
         await page.wait_for_function(
@@ -149,13 +162,13 @@ async def test_operator_logs_in_sees_the_job_and_retries_dead_deliveries(
         await page.screenshot(path=ARTIFACTS / "dashboard-subscriptions.png", full_page=True)
         await context.close()
 
-    assert [r.json()["data"]["sequence"] for r in sink.received if r.headers.get("webhook-id")][-2:] == [1, 2]
+    assert [r.json()["data"]["sequence"] for r in sink.received][-2:] == [1, 3]
     assert blocked == [], "the page broke its own Content-Security-Policy"
 
 
-async def _wait_image_loaded(page: Any, selector: str) -> None:
+async def _wait_image_loaded(page: Any, selector: str, width: int) -> None:
+    """Until the image is really shown (loaded and decoded at ``width`` pixels)."""
     await page.wait_for_function(
-        "s => { const img = document.querySelector(s); return img && img.complete && img.naturalWidth === 96; }",
-        arg=selector,
-        timeout=LIVE_TIMEOUT_MS,
+        "([s, w]) => { const img = document.querySelector(s); return img && img.complete && img.naturalWidth === w; }",
+        arg=[selector, width],
     )

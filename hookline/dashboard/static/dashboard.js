@@ -10,6 +10,7 @@
     root.querySelectorAll("img[data-fallback]").forEach(function (img) {
       img.addEventListener("error", function () {
         const fallback = img.dataset.fallback;
+        if (!img.dataset.original) img.dataset.original = img.getAttribute("src");
         if (fallback && img.getAttribute("src") !== fallback) img.src = fallback;
       }, { once: true });
     });
@@ -29,15 +30,23 @@
     el.className = "badge badge-" + status;
   }
 
-  function addThumbs(cell, thumbs, size, limit) {
-    if (!cell || cell.querySelector("img") || !thumbs.length) return;
-    thumbs.slice(0, limit).forEach(function (thumb, i) {
+  function showThumbs(cell, thumbs, size, limit) {
+    // Progress previews are replaced by the final images (or the archived copies) as they come.
+    if (!cell) return;
+    const wanted = thumbs.slice(0, limit);
+    const shown = Array.from(cell.querySelectorAll("img")).map(function (img) {
+      return img.dataset.original || img.getAttribute("src");
+    });
+    if (shown.join("\n") === wanted.map(function (t) { return t[0]; }).join("\n")) return;
+    cell.replaceChildren();
+    wanted.forEach(function (thumb, i) {
       const link = document.createElement("a");
       link.href = thumb[2];
       link.target = "_blank";
       link.rel = "noopener noreferrer";
       const img = document.createElement("img");
       img.src = thumb[0];
+      img.dataset.original = thumb[0];
       img.dataset.fallback = thumb[1];
       img.alt = "result image " + (i + 1);
       img.width = size;
@@ -88,8 +97,8 @@
         if (bar) bar.value = job.progress;
         const label = el.querySelector("[data-field=progress-label]");
         if (label) label.textContent = job.label;
-        addThumbs(el.querySelector("[data-field=thumb]"), job.thumbs, 64, 1);
-        addThumbs(el.querySelector("[data-field=images]"), job.thumbs, 160, 8);
+        showThumbs(el.querySelector("[data-field=thumb]"), job.thumbs, 64, 1);
+        showThumbs(el.querySelector("[data-field=images]"), job.thumbs, 160, 8);
         if (job.terminal) el.dataset.terminal = "1";
       });
     });
