@@ -27,8 +27,9 @@ def benchmarks(quick: bool) -> dict[str, Callable[[], list[Row]]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("names", nargs="*", help="ingest, dispatch, e2e, memory (default: all)")
     parser.add_argument("--quick", action="store_true", help="smaller and shorter runs")
     args = parser.parse_args()
@@ -42,14 +43,16 @@ def main() -> None:
     for name in names:
         say(f"--- {name}")
         rows += available[name]()
-    report = "\n".join([
-        f"hookline benchmarks, {time.strftime('%Y-%m-%d')}, {harness.machine()}",
-        f"server on core {harness.SERVER_CORE}; load generators, sinks and subscribers on core {harness.TOOL_CORE}",
-        "",
-        harness.table(rows),
-        "",
-        f"({time.monotonic() - started:.0f} s{', --quick' if args.quick else ''})",
-    ])
+    report = "\n".join(
+        [
+            f"hookline benchmarks, {time.strftime('%Y-%m-%d')}, {harness.machine()}",
+            f"server on core {harness.SERVER_CORE}; load generators, sinks and subscribers on core {harness.TOOL_CORE}",
+            "",
+            harness.table(rows),
+            "",
+            f"({time.monotonic() - started:.0f} s{', --quick' if args.quick else ''})",
+        ]
+    )
     print(report)
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)

@@ -21,8 +21,14 @@ SECRET = "whsec_QkVOQ0hCRU5DSEJFTkNIQkVOQ0hCRU5D"
 
 
 def callback(i: int) -> dict[str, object]:
-    return {"id": f"e2e-{i}-{time.time_ns()}", "action": "BLEND", "status": "SUBMITTED", "progress": "0%",
-            "state": f"order-{i}", "bench_sent": time.time()}
+    return {
+        "id": f"e2e-{i}-{time.time_ns()}",
+        "action": "BLEND",
+        "status": "SUBMITTED",
+        "progress": "0%",
+        "state": f"order-{i}",
+        "bench_sent": time.time(),
+    }
 
 
 async def run(mode: str, url: str, rate: float, seconds: float, subscribers: list[str]) -> None:

@@ -36,9 +36,19 @@ async def _create(data_dir: Path, sink_url: str) -> str:
     store = open_store(Config.from_env({"HOOKLINE_DATA_DIR": str(data_dir)}), clock=SystemClock())
     await store.open()
     now = time.time()
-    sub = Subscription(id=new_id("sub"), url=sink_url, event_types=None, filter={}, description="memory bench",
-                       secrets=[SigningSecret("whsec_" + "QkVOQ0hCRU5DSEJFTkNIQkVOQ0hCRU5D", now)], enabled=True,
-                       disabled_reason=None, job_id=None, created_at=now, updated_at=now)
+    sub = Subscription(
+        id=new_id("sub"),
+        url=sink_url,
+        event_types=None,
+        filter={},
+        description="memory bench",
+        secrets=[SigningSecret("whsec_" + "QkVOQ0hCRU5DSEJFTkNIQkVOQ0hCRU5D", now)],
+        enabled=True,
+        disabled_reason=None,
+        job_id=None,
+        created_at=now,
+        updated_at=now,
+    )
     await store.create_subscription(sub)
     await store.close()
     return sub.id
@@ -48,8 +58,9 @@ def build(data_dir: Path, sink_url: str, events: int, pending: int) -> None:
     """``events`` events (each with its callback, as ingest writes them), ``pending`` of them with a
     pending delivery (the newest, each the head of its chain)."""
     sub_id = asyncio.run(_create(data_dir, sink_url))
-    template = orjson.loads((harness.ROOT.parent / "shared" / "fixtures" / "mjproxy-blend-06-in-progress-46.json")
-                            .read_bytes())
+    template = orjson.loads(
+        (harness.ROOT.parent / "shared" / "fixtures" / "mjproxy-blend-06-in-progress-46.json").read_bytes()
+    )
     conn = sqlite3.connect(data_dir / "hookline.db", isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = OFF")  # building a fixture, not serving: speed over durability
@@ -63,24 +74,60 @@ def build(data_dir: Path, sink_url: str, events: int, pending: int) -> None:
             callback_id, event_id = new_id("cb"), new_id("msg")
             body = orjson.dumps({**template, "id": f"mem-{i // EVENTS_PER_JOB}", "progress": f"{sequence * 20}%"})
             callbacks.append((callback_id, job_id, "mjproxy", "callback", "applied", now, "{}", body, None))
-            head = orjson.dumps({"type": "job.progress", "timestamp": "2026-11-21T00:00:00.000Z",
-                                 "data": {"job_id": job_id, "sequence": sequence, "status": "in_progress"}})
+            head = orjson.dumps(
+                {
+                    "type": "job.progress",
+                    "timestamp": "2026-11-21T00:00:00.000Z",
+                    "data": {"job_id": job_id, "sequence": sequence, "status": "in_progress"},
+                }
+            )
             rows.append((event_id, job_id, "job.progress", sequence, now, head, callback_id))
             if sequence == EVENTS_PER_JOB:
-                jobs.append((job_id, "mjproxy", f"mem-{i // EVENTS_PER_JOB}", f"key-{i}", "in_progress", 80, "[]",
-                             None, "blend", "{}", callback_id, sequence, "callback", now, now, now))
+                jobs.append(
+                    (
+                        job_id,
+                        "mjproxy",
+                        f"mem-{i // EVENTS_PER_JOB}",
+                        f"key-{i}",
+                        "in_progress",
+                        80,
+                        "[]",
+                        None,
+                        "blend",
+                        "{}",
+                        callback_id,
+                        sequence,
+                        "callback",
+                        now,
+                        now,
+                        now,
+                    )
+                )
             if i >= events - pending:
                 # a job's first pending delivery heads its chain; the later ones wait to be promoted
                 head_of_chain = i == events - pending or sequence == 1
-                deliveries.append((new_id("dlv"), event_id, sub_id, job_id, "job.progress", sequence,
-                                   now if head_of_chain else None, now, now))
+                deliveries.append(
+                    (
+                        new_id("dlv"),
+                        event_id,
+                        sub_id,
+                        job_id,
+                        "job.progress",
+                        sequence,
+                        now if head_of_chain else None,
+                        now,
+                        now,
+                    )
+                )
         conn.execute("BEGIN")
         conn.executemany("INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", jobs)
         conn.executemany("INSERT INTO callbacks VALUES (?,?,?,?,?,?,?,?,?)", callbacks)
         conn.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?)", rows)
         conn.executemany(
             "INSERT INTO deliveries (id, event_id, subscription_id, job_id, event_type, sequence, status, attempts, "
-            "next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)", deliveries)
+            "next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
+            deliveries,
+        )
         conn.execute("COMMIT")
         say(f"memory: built {min(events, start + batch):,} of {events:,} events")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -128,8 +175,9 @@ def run(events: int = 1_000_000, pending: int = 100_000) -> list[Row]:
         build(work / "full", f"{sink_url}/hook", events, pending)
         size = sum(f.stat().st_size for f in (work / "full").iterdir()) / 1e9
         port = harness.free_port()
-        server = harness.hookline_process(work / "full", port, HOOKLINE_DISPATCH_CONCURRENCY="64",
-                                          HOOKLINE_SUBSCRIPTION_CONCURRENCY="64")
+        server = harness.hookline_process(
+            work / "full", port, HOOKLINE_DISPATCH_CONCURRENCY="64", HOOKLINE_SUBSCRIPTION_CONCURRENCY="64"
+        )
         with harness.running(server, f"http://127.0.0.1:{port}/readyz"):
             sampler = Sampler(server.pid)
             sampler.start()
@@ -141,8 +189,13 @@ def run(events: int = 1_000_000, pending: int = 100_000) -> list[Row]:
             sampler.join()
     for path in sorted(work.rglob("*"), reverse=True):
         (path.unlink() if path.is_file() else path.rmdir()) if path.exists() else None
-    return [Row(f"memory, peak RSS ({events / 1e6:g} M events, {pending / 1e3:g} k pending, {size:.1f} GB db)",
-                f"{sampler.peak:.0f} MB", f"{baseline:.0f} MB idle, empty db", f"+{sampler.peak - baseline:.0f} MB",
-                "<= 200 MB", "met" if sampler.peak <= 200 else "NOT MET")]
-
-
+    return [
+        Row(
+            f"memory, peak RSS ({events / 1e6:g} M events, {pending / 1e3:g} k pending, {size:.1f} GB db)",
+            f"{sampler.peak:.0f} MB",
+            f"{baseline:.0f} MB idle, empty db",
+            f"+{sampler.peak - baseline:.0f} MB",
+            "<= 200 MB",
+            "met" if sampler.peak <= 200 else "NOT MET",
+        )
+    ]

@@ -147,8 +147,6 @@ class Dispatcher:
         metrics.attempt_seconds.observe(result.latency_ms / 1000)
         outcome = {"delivered": "delivered", "dead": "dead"}.get(completion.status, "retry")
         metrics.deliveries.labels(outcome).inc()
-        if completion.disable_reason:
-            metrics.subscriptions_disabled.labels("gone").inc()
         if completion.status != "delivered":
             log.info(
                 "delivery attempt failed: %s",
@@ -161,9 +159,19 @@ class Dispatcher:
                 },
             )
         try:
-            await self.rt.store.complete_delivery(completion, now, self.cfg.disable_after)
+            disabled = await self.rt.store.complete_delivery(completion, now, self.cfg.disable_after)
         except Exception:
             log.exception(
                 "recording a delivery attempt failed; the lease will expire and it will be sent again",
                 extra={"delivery_id": claim.delivery_id},
+            )
+            return
+        if disabled is not None:
+            # Counted here, from what the store did, not from what the attempt asked for: ten
+            # concurrent 410s disable a subscription once, and the 5-day rule lives in the store.
+            metrics.subscriptions_disabled.labels("gone" if completion.disable_reason else "failing").inc()
+            log.warning(
+                "subscription disabled: %s",
+                disabled,
+                extra={"subscription_id": claim.subscription_id, "delivery_id": claim.delivery_id},
             )

@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from hookline import tokens
-from hookline.api import callbacks, deliveries, health, jobs, subscriptions
+from hookline import dashboard, tokens
+from hookline.api import callbacks, deliveries, health, jobs, openapi, subscriptions
 from hookline.api.http import error_response, input_error_response
 from hookline.api.middleware import RequestLog
 from hookline.clock import Clock, SystemClock
@@ -60,7 +60,7 @@ def build_app(
     if config.role in ("all", "receiver"):
         middleware.append(Middleware(receiver_routes.CallbackFastPath, rt=rt))
         # Each module contributes its routes; add a module here to serve more.
-        for module in (receiver_routes, jobs, callbacks, subscriptions, deliveries):
+        for module in (receiver_routes, jobs, callbacks, subscriptions, deliveries, openapi, dashboard):
             routes += module.routes(rt)
 
     services: list[Service] = []

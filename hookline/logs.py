@@ -52,12 +52,21 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+# Control characters (a newline in a request path, say) would let a caller forge log lines.
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
+
+
+def _one_line(text: str) -> str:
+    return text.translate(_CONTROL)
+
+
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        line = f"{self.formatTime(record, '%H:%M:%S')} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        message = _one_line(record.getMessage())
+        line = f"{self.formatTime(record, '%H:%M:%S')} {record.levelname:<7} {record.name}: {message}"
         extras = _extras(record)
         if extras:
-            line += "  " + " ".join(f"{k}={v}" for k, v in extras.items())
+            line += "  " + " ".join(f"{k}={_one_line(str(v))}" for k, v in extras.items())
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
@@ -82,3 +91,4 @@ def configure(fmt: str = "auto", level: str = "info") -> None:
         logger.handlers[:] = []
         logger.propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # hookline logs requests itself, tokens redacted
+    logging.captureWarnings(True)  # warnings become records too, so JSON logs stay one JSON object a line

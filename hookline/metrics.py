@@ -1,6 +1,15 @@
-"""Prometheus metrics, on a registry of their own (one per app, so tests can run several)."""
+"""Prometheus metrics, on a registry of their own (one per app, so tests can run several).
+
+Who counts what: the callback route counts callbacks, ingest latency and the events each callback
+emitted (:meth:`Metrics.emitted`; any other code that makes events through the store, such as the
+reconciler, calls it too); the dispatcher counts attempts by result, their latency, and the
+subscriptions the store reports it disabled; ``/metrics`` reads the backlog gauges from the store
+at scrape time, so every process reports the shared backlog, whatever its role.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -41,7 +50,8 @@ class Metrics:
         self.dead = Gauge("hookline_deliveries_dead", "Deliveries that exhausted their retries", registry=r)
         self.subscriptions_disabled = Counter(
             "hookline_subscriptions_disabled",
-            "Subscriptions disabled automatically, by reason",
+            "Subscriptions disabled automatically, by reason (gone: the endpoint answered 410; "
+            "failing: no success for HOOKLINE_DISABLE_AFTER)",
             ["reason"],
             registry=r,
         )
@@ -51,6 +61,11 @@ class Metrics:
             ["provider", "result"],
             registry=r,
         )
+
+    def emitted(self, event_types: Iterable[str]) -> None:
+        """Count events that were just committed."""
+        for event_type in event_types:
+            self.events.labels(event_type).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

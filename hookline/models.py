@@ -66,6 +66,7 @@ class CallbackResult:
     job_id: str | None
     outcome: str
     event_ids: list[str] = field(default_factory=list)
+    event_types: list[str] = field(default_factory=list)  # parallel to event_ids (for metrics)
 
 
 @dataclass(slots=True)

@@ -130,14 +130,15 @@ def plan_ingest(
             index.bind(job)
         job.last_seen_at = max(job.last_seen_at or 0.0, item.received_at)
         outcome = statemachine.judge(job, snap)
-        event_ids: list[str] = []
+        result = CallbackResult(callback_id, job.id, outcome)
         if outcome == "applied":
             event_type = statemachine.apply(job, snap, now, callback_id)
             event = build_event(job, event_type, now, upstream=item.body, callback_id=callback_id)
             plan.events.append(event)
-            event_ids.append(event.id)
+            result.event_ids.append(event.id)
+            result.event_types.append(event.type)
         plan.callbacks.append(_record(callback_id, job.id, item, outcome, item.body))
-        plan.results.append(CallbackResult(callback_id, job.id, outcome, event_ids))
+        plan.results.append(result)
     return plan
 
 

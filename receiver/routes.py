@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hookline.api.http import read_body
+from hookline.api.http import is_number, read_body
 from hookline.errors import InputError
 from hookline.models import Inbound
 from hookline.runtime import Runtime
@@ -66,6 +66,7 @@ class CallbackReceiver:
             inbound.reject_reason = exc.message
         result = await rt.store.record_callback(inbound)
         rt.metrics.callbacks.labels(provider, result.outcome).inc()
+        rt.metrics.emitted(result.event_types)
         if inbound.reject_reason is not None:
             return 400, _error(
                 "invalid_callback", inbound.reject_reason, callback_id=result.callback_id, outcome="rejected"
@@ -96,7 +97,7 @@ class CallbackFastPath:
         started = time.perf_counter()
         headers = _kept_headers(scope["headers"])
         declared = headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+        if declared is not None and is_number(declared) and int(declared) > self.max_body:
             await _answer(send, 413, _too_large(self.max_body))
             return
         chunks: list[bytes] = []

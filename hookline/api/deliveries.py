@@ -7,7 +7,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hookline.api.auth import admin
-from hookline.api.http import JSONResponse, page_body, query_choice, query_cursor, query_limit, query_text
+from hookline.api.http import (
+    JSONResponse,
+    page_body,
+    path_id,
+    query_choice,
+    query_cursor,
+    query_limit,
+    query_text,
+)
 from hookline.errors import NotFound
 from hookline.models import DELIVERY_STATUSES
 from hookline.runtime import Runtime
@@ -30,7 +38,7 @@ def routes(rt: Runtime) -> list[Route]:
         return JSONResponse(page_body([d.to_api() for d in page.items], page.next_cursor))
 
     async def show(request: Request) -> Response:
-        delivery_id = request.path_params["delivery_id"]
+        delivery_id = path_id(request, "delivery_id", "delivery")
         delivery = await store.get_delivery(delivery_id)
         if delivery is None:
             raise NotFound(f"no delivery {delivery_id!r}")
@@ -39,7 +47,7 @@ def routes(rt: Runtime) -> list[Route]:
         return JSONResponse(body)
 
     async def retry(request: Request) -> Response:
-        delivery = await store.retry_delivery(request.path_params["delivery_id"], rt.clock.now())
+        delivery = await store.retry_delivery(path_id(request, "delivery_id", "delivery"), rt.clock.now())
         return JSONResponse(delivery.to_api(), status_code=202)
 
     return [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import string
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -9,6 +11,8 @@ from urllib.parse import urlsplit
 from hookline.errors import InputError
 
 MAX_METADATA_BYTES = 16 * 1024
+# PostgreSQL stores neither NUL in text nor \u0000 in jsonb: refuse it up front, on every backend.
+NUL_MESSAGE = "{name} must not contain NUL (\\u0000) characters"
 
 
 def _invalid(message: str) -> InputError:
@@ -35,6 +39,8 @@ def text(doc: dict[str, Any], name: str, *, required: bool = False, max_length: 
         raise _invalid(f"{name} must not be empty")
     if len(value) > max_length:
         raise _invalid(f"{name} must be at most {max_length} characters")
+    if "\x00" in value:
+        raise _invalid(NUL_MESSAGE.format(name=name))
     return value
 
 
@@ -75,7 +81,19 @@ def json_object(doc: dict[str, Any], name: str, *, max_bytes: int = MAX_METADATA
         raise _invalid(f"{name} must be a JSON object")
     if len(orjson.dumps(value)) > max_bytes:
         raise _invalid(f"{name} must be at most {max_bytes} bytes of JSON")
+    if _has_nul(value):
+        raise _invalid(NUL_MESSAGE.format(name=name))
     return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def string_list(
@@ -86,6 +104,8 @@ def string_list(
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise _invalid(f"{name} must be a list of strings")
+    if any("\x00" in v for v in value):
+        raise _invalid(NUL_MESSAGE.format(name=name))
     if len(value) > max_items:
         raise _invalid(f"{name} must have at most {max_items} items")
     if options is not None:
@@ -96,10 +116,22 @@ def string_list(
     return list(dict.fromkeys(value))
 
 
+# The characters RFC 3986 allows in a URI ("%" only before two hex digits, checked apart).
+_URI_CHARS = frozenset(string.ascii_letters + string.digits + "-._~:/?#[]@!$&'()*+,;=%")
+_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
 def http_url(doc: dict[str, Any], name: str, *, required: bool = False) -> str | None:
+    """An absolute http(s) URL with a host, written as a URI: spaces, non-ASCII characters and
+    bad ``%`` escapes are refused here rather than failing at every delivery attempt later."""
     value = text(doc, name, required=required, max_length=2048)
     if value is None:
         return None
+    if not set(value) <= _URI_CHARS or _PERCENT.search(value):
+        raise _invalid(
+            f"{name} must be a URL of ASCII characters without spaces "
+            "(percent-encode other characters; write international domain names in punycode, xn--...)"
+        )
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise _invalid(f"{name} must be an http:// or https:// URL with a host")

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hookline.clock import parse_iso
-from hookline.errors import InputError, Unauthorized
+from hookline.errors import InputError, NotFound, Unauthorized
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -41,7 +41,7 @@ def input_error_response(exc: InputError) -> Response:
 async def read_body(request: Request, max_bytes: int) -> bytes:
     """The request body, refusing (413) one larger than ``max_bytes`` without reading it all."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+    if declared is not None and is_number(declared) and int(declared) > max_bytes:
         raise _too_large(max_bytes)
     chunks: list[bytes] = []
     size = 0
@@ -87,7 +87,7 @@ def query_limit(request: Request, default: int = 50, maximum: int = 500) -> int:
     raw = request.query_params.get("limit")
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    if not is_number(raw) or not 1 <= int(raw) <= maximum:
         raise InputError(f"limit must be a whole number from 1 to {maximum}", code="invalid_query")
     return int(raw)
 
@@ -108,6 +108,8 @@ def query_text(request: Request, name: str, max_length: int = 1024) -> str | Non
         return None
     if len(raw) > max_length:
         raise InputError(f"{name} must be at most {max_length} characters", code="invalid_query")
+    if "\x00" in raw:
+        raise InputError(f"{name} must not contain NUL characters", code="invalid_query")
     return raw
 
 
@@ -115,8 +117,17 @@ def query_cursor(request: Request, prefix: str) -> str | None:
     raw = request.query_params.get("cursor")
     if raw is None or raw == "":
         return None
-    if not raw.startswith(prefix + "_") or len(raw) > 64 or not raw.replace("_", "").isalnum():
+    if not raw.startswith(prefix + "_") or len(raw) > 64 or not _is_id_text(raw):
         raise InputError("cursor must be the next_cursor of a previous page", code="invalid_query")
+    return raw
+
+
+def path_id(request: Request, name: str, what: str) -> str:
+    """The id in the path parameter ``name``; 404 "no <what> ..." at once for text that cannot be
+    an id (ids are ASCII letters, digits and ``_``), without asking the store."""
+    raw: str = request.path_params[name]
+    if not raw or len(raw) > 64 or not _is_id_text(raw):
+        raise NotFound(f"no {what} {raw!r}")
     return raw
 
 
@@ -127,6 +138,16 @@ def parse_time(value: Any, name: str) -> float:
         return parse_iso(value)
     except ValueError as exc:
         raise InputError(f"{name}: {exc}", code="invalid_field") from None
+
+
+def is_number(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts "²", which ``int`` then refuses."""
+    return text.isascii() and text.isdigit()
+
+
+def _is_id_text(text: str) -> bool:
+    """Letters, digits and ``_`` in ASCII (ids are Crockford base32 with a prefix)."""
+    return text.isascii() and text.replace("_", "").isalnum()
 
 
 def page_body(items: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from hookline.api.auth import admin
 from hookline.api.http import (
     JSONResponse,
     page_body,
+    path_id,
     query_choice,
     query_cursor,
     query_limit,
@@ -72,7 +73,7 @@ def routes(rt: Runtime) -> list[Route]:
         return JSONResponse(page_body([j.to_api() for j in page.items], page.next_cursor))
 
     async def show(request: Request) -> Response:
-        return JSONResponse(await job_detail(rt, request.path_params["job_id"]))
+        return JSONResponse(await job_detail(rt, path_id(request, "job_id", "job")))
 
     return [
         Route("/v1/jobs", admin(rt, register), methods=["POST"]),

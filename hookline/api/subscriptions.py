@@ -18,6 +18,7 @@ from hookline.api.http import (
     JSONResponse,
     page_body,
     parse_time,
+    path_id,
     query_cursor,
     query_limit,
     read_json_object,
@@ -50,9 +51,10 @@ def routes(rt: Runtime) -> list[Route]:
         return JSONResponse(page_body([s.to_api() for s in page.items], page.next_cursor))
 
     async def show(request: Request) -> Response:
-        sub = await store.get_subscription(request.path_params["sub_id"])
+        sub_id = path_id(request, "sub_id", "subscription")
+        sub = await store.get_subscription(sub_id)
         if sub is None:
-            raise NotFound(f"no subscription {request.path_params['sub_id']!r}")
+            raise NotFound(f"no subscription {sub_id!r}")
         return JSONResponse(sub.to_api(with_secret=True))
 
     async def patch(request: Request) -> Response:
@@ -72,18 +74,20 @@ def routes(rt: Runtime) -> list[Route]:
             if enabled is None:
                 raise InputError("enabled must be true or false", code="invalid_field")
             changes.enabled = enabled
-        sub = await store.update_subscription(request.path_params["sub_id"], changes, rt.clock.now())
+        sub = await store.update_subscription(path_id(request, "sub_id", "subscription"), changes, rt.clock.now())
         return JSONResponse(sub.to_api())
 
     async def delete(request: Request) -> Response:
-        await store.delete_subscription(request.path_params["sub_id"])
+        await store.delete_subscription(path_id(request, "sub_id", "subscription"))
         return Response(status_code=204)
 
     async def rotate(request: Request) -> Response:
         doc = await read_json_object(request, rt.config.max_body_bytes) if await _has_body(request) else {}
         fields.only(doc, ("secret",))
         secret = _secret(doc) or generate_secret()
-        sub = await store.rotate_secret(request.path_params["sub_id"], secret, rt.clock.now(), ROTATION_OVERLAP)
+        sub = await store.rotate_secret(
+            path_id(request, "sub_id", "subscription"), secret, rt.clock.now(), ROTATION_OVERLAP
+        )
         return JSONResponse(sub.to_api(with_secret=True))
 
     async def replay(request: Request) -> Response:
@@ -95,7 +99,7 @@ def routes(rt: Runtime) -> list[Route]:
         until = parse_time(doc["until"], "until") if doc.get("until") is not None else None
         if until is not None and until <= since:
             raise InputError("until must be later than since", code="invalid_field")
-        count = await store.replay(request.path_params["sub_id"], since, until, rt.clock.now())
+        count = await store.replay(path_id(request, "sub_id", "subscription"), since, until, rt.clock.now())
         return JSONResponse({"replayed": count}, status_code=202)
 
     return [

@@ -168,10 +168,15 @@ class Store(Protocol):
         in flight for one subscription (counting leases other dispatchers hold)."""
         ...
 
-    async def complete_delivery(self, completion: Completion, now: float, disable_after: float) -> None:
+    async def complete_delivery(self, completion: Completion, now: float, disable_after: float) -> str | None:
         """Record an attempt and its consequences (retry, delivered, dead; subscription health;
         promotion of the next delivery in the chain). Ignored, but for the attempt row, if the
-        lease was lost to another dispatcher."""
+        lease was lost to another dispatcher.
+
+        Returns the reason when recording this attempt disabled its subscription (410 Gone, or no
+        success for ``disable_after`` seconds), else None. A subscription is reported disabled by
+        exactly one call, however many attempts were recorded together, so the dispatcher can
+        count disablings honestly."""
         ...
 
     async def release_deliveries(self, owner: str, delivery_ids: list[str]) -> None:

@@ -367,8 +367,9 @@ class SqliteStore:
     ) -> list[Claim]:
         return await self._write(lambda w: w.claim(owner, limit, now, lease, per_subscription))
 
-    async def complete_delivery(self, completion: Completion, now: float, disable_after: float) -> None:
-        await self._committer.submit("complete", (completion, now, disable_after))
+    async def complete_delivery(self, completion: Completion, now: float, disable_after: float) -> str | None:
+        disabled: str | None = await self._committer.submit("complete", (completion, now, disable_after))
+        return disabled
 
     async def release_deliveries(self, owner: str, delivery_ids: list[str]) -> None:
         if delivery_ids:

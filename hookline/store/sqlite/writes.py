@@ -226,7 +226,9 @@ class Writes:
             conn.execute(sql.LEASE, (now + lease, owner, _json_list(numbers)))
         return chosen
 
-    def complete(self, items: list[tuple[Completion, float, float]]) -> list[None]:
+    def complete(self, items: list[tuple[Completion, float, float]]) -> list[str | None]:
+        """Record a batch of attempts. Returns, per item, the reason its subscription was disabled
+        by this batch (reported on one item only: the 410 itself, or the first failure)."""
         conn = self.conn
         conn.executemany(
             sql.INSERT_ATTEMPT,
@@ -236,7 +238,7 @@ class Writes:
             ],
         )
         health: dict[str, _Health] = {}
-        for completion, now, disable_after in items:
+        for position, (completion, now, disable_after) in enumerate(items):
             a = completion.attempt
             row = conn.execute(
                 sql.FINISH_ATTEMPT,
@@ -254,15 +256,19 @@ class Writes:
             if row is None:
                 continue  # the lease expired and another dispatcher owns the delivery now
             h = health.setdefault(completion.subscription_id, _Health(now, disable_after))
-            h.add(completion)
+            h.add(completion, position)
             if completion.status != "pending":
                 conn.execute(sql.PROMOTE_NEXT, (now, completion.subscription_id, row[0]))
                 self.wake = True
+        disabled: list[str | None] = [None] * len(items)
         for sub_id, h in health.items():
-            self._apply_health(sub_id, h)
-        return [None] * len(items)
+            reason = self._apply_health(sub_id, h)
+            if reason is not None and h.blamed is not None:
+                disabled[h.blamed] = reason
+        return disabled
 
-    def _apply_health(self, sub_id: str, h: _Health) -> None:
+    def _apply_health(self, sub_id: str, h: _Health) -> str | None:
+        """Update the subscription's health; return the reason if this disabled it."""
         conn = self.conn
         if h.success_at is not None:
             conn.execute(sql.SUBSCRIPTION_SUCCEEDED, (h.success_at, sub_id))
@@ -270,19 +276,22 @@ class Writes:
             conn.execute(sql.SUBSCRIPTION_FAILED, (h.failed_at, sub_id))
         if h.throttle_until is not None:
             conn.execute(sql.SUBSCRIPTION_THROTTLE, (h.throttle_until, sub_id))
-        disabled = False
+        disabled: str | None = None
         if h.disable_reason is not None:
-            disabled = conn.execute(sql.DISABLE_SUBSCRIPTION, (h.disable_reason, h.now, sub_id)).rowcount > 0
+            if conn.execute(sql.DISABLE_SUBSCRIPTION, (h.disable_reason, h.now, sub_id)).rowcount > 0:
+                disabled = h.disable_reason
         elif h.success_at is None and h.failed_at is not None:
             cutoff = h.now - h.disable_after
             row = conn.execute(sql.GET_FAILING_SINCE, (sub_id,)).fetchone()
             if row is not None and row[0] is not None and row[0] <= cutoff:
                 reason = f"failing without a success since {isoformat(row[0])}"
-                disabled = conn.execute(sql.DISABLE_IF_FAILING_SINCE, (reason, h.now, sub_id, cutoff)).rowcount > 0
-        if disabled:
+                if conn.execute(sql.DISABLE_IF_FAILING_SINCE, (reason, h.now, sub_id, cutoff)).rowcount > 0:
+                    disabled = reason
+        if disabled is not None:
             conn.execute(sql.PAUSE_SUBSCRIPTION, (sub_id,))
-        if disabled or h.throttle_until is not None:
+        if disabled is not None or h.throttle_until is not None:
             self.subscriptions.invalidate()
+        return disabled
 
     def release(self, owner: str, delivery_ids: list[str]) -> None:
         self.conn.execute(sql.RELEASE, (owner, _json_list(delivery_ids)))
@@ -316,14 +325,19 @@ class _Health:
         self.failed_at: float | None = None
         self.disable_reason: str | None = None
         self.throttle_until: float | None = None
+        self.blamed: int | None = None  # the batch position a disabling is reported on
 
-    def add(self, c: Completion) -> None:
+    def add(self, c: Completion, position: int) -> None:
         at = c.attempt.attempted_at
         if c.success:
             self.success_at = max(self.success_at or at, at)
         else:
             self.failed_at = min(self.failed_at or at, at)
+            if self.blamed is None:
+                self.blamed = position
         if c.disable_reason:
+            if self.disable_reason is None:
+                self.blamed = position
             self.disable_reason = c.disable_reason
         if c.throttle_until is not None:
             self.throttle_until = max(self.throttle_until or 0.0, c.throttle_until)

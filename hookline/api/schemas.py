@@ -1,0 +1,266 @@
+"""JSON Schemas (OpenAPI 3.1) of what the management API sends and accepts.
+
+Response schemas mirror the models' ``to_api`` exactly: every key is required, and a key that can
+be ``null`` says so. Request schemas mirror ``hookline.api.fields``: unknown fields are refused
+(``additionalProperties: false``) and a field that the handler treats as absent when ``null``
+accepts ``null``. ``tests/hookline/test_openapi.py`` runs schemathesis against a live server to
+keep the two in step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hookline.api.fields import MAX_METADATA_BYTES
+from hookline.models import DELIVERY_STATUSES, EVENT_TYPES, OUTCOMES, PROVIDERS, STATUSES
+
+Schema = dict[str, Any]
+
+TIME: Schema = {"type": "string", "format": "date-time", "description": "ISO-8601 UTC, e.g. 2026-11-21T10:44:00.123Z"}
+NON_BLANK = r"\S"  # fields.required_text refuses a value that is only spaces
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: Schema) -> Schema:
+    """``schema`` or ``null`` (OpenAPI 3.1 spelling)."""
+    if "$ref" in schema:
+        return {"anyOf": [schema, {"type": "null"}]}
+    kind = schema["type"]
+    out = dict(schema)
+    out["type"] = [*kind, "null"] if isinstance(kind, list) else [kind, "null"]
+    if "enum" in out:
+        out["enum"] = [*out["enum"], None]
+    return out
+
+
+def obj(properties: dict[str, Schema], *, required: list[str] | None = None, closed: bool = False) -> Schema:
+    """An object; by default every property is required (responses always carry every key)."""
+    out: Schema = {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties) if required is None else required,
+    }
+    if closed:
+        out["additionalProperties"] = False
+    return out
+
+
+def page_of(name: str) -> Schema:
+    return obj(
+        {
+            "items": {"type": "array", "items": ref(name)},
+            "next_cursor": nullable({"type": "string", "description": "pass as ?cursor= for the next page"}),
+        }
+    )
+
+
+STRING: Schema = {"type": "string"}
+METADATA: Schema = {
+    "type": "object",
+    "description": f"any JSON object, at most {MAX_METADATA_BYTES} bytes",
+    "additionalProperties": True,
+}
+FILTER: Schema = obj(
+    {
+        "provider": nullable({"type": "string", "enum": list(PROVIDERS)}),
+        "correlation_key": nullable({"type": "string", "maxLength": 1024}),
+        "correlation_key_prefix": nullable({"type": "string", "maxLength": 1024}),
+        "metadata": nullable(METADATA),
+    },
+    required=[],
+    closed=True,
+)
+EVENT_TYPE_LIST: Schema = {
+    "type": "array",
+    "items": {"type": "string", "enum": list(EVENT_TYPES)},
+    "maxItems": 100,
+    "description": "the event types to receive; null or absent: every type",
+}
+URL: Schema = {
+    "type": "string",
+    "format": "uri",
+    "pattern": "^https?://",
+    "maxLength": 2048,
+    "description": "http:// or https:// URL; private addresses are refused unless HOOKLINE_ALLOW_PRIVATE_TARGETS",
+}
+SECRET: Schema = {
+    "type": "string",
+    "pattern": "^whsec_[A-Za-z0-9+/]+={0,2}$",
+    "maxLength": 200,
+    "description": "whsec_ followed by base64 of 16 to 64 bytes; generated when absent",
+}
+
+COMPONENTS: dict[str, Schema] = {
+    "Error": obj(
+        {
+            "error": obj(
+                {
+                    "code": {"type": "string", "description": "machine-readable, e.g. invalid_field, not_found"},
+                    "message": {"type": "string", "description": "what is wrong and what to do about it"},
+                }
+            )
+        }
+    ),
+    "Job": obj(
+        {
+            "id": STRING,
+            "provider": {"type": "string", "enum": list(PROVIDERS)},
+            "upstream_id": nullable(STRING),
+            "correlation_key": nullable(STRING),
+            "status": {"type": "string", "enum": list(STATUSES)},
+            "progress": nullable({"type": "integer", "minimum": 0, "maximum": 100}),
+            "image_urls": {"type": "array", "items": STRING},
+            "error": nullable(STRING),
+            "action": nullable(STRING),
+            "metadata": METADATA,
+            "sequence": {"type": "integer", "minimum": 0, "description": "events emitted so far"},
+            "origin": {"type": "string", "enum": ["registered", "callback", "submitted"]},
+            "created_at": TIME,
+            "updated_at": TIME,
+            "last_seen_at": nullable(TIME),
+            "upstream": {"description": "the latest applied raw upstream snapshot (any JSON), null before one"},
+        }
+    ),
+    "Callback": obj(
+        {
+            "id": STRING,
+            "job_id": nullable(STRING),
+            "provider": {"type": "string", "enum": list(PROVIDERS)},
+            "source": {"type": "string", "enum": ["callback", "poll"]},
+            "outcome": {"type": "string", "enum": list(OUTCOMES)},
+            "received_at": TIME,
+            "headers": {"type": "object", "additionalProperties": STRING},
+            "body": {"type": "string", "description": "the raw body as received (UTF-8, invalid bytes replaced)"},
+            "error": nullable(STRING),
+        }
+    ),
+    "Event": obj(
+        {
+            "id": STRING,
+            "job_id": STRING,
+            "type": {"type": "string", "enum": list(EVENT_TYPES)},
+            "sequence": {"type": "integer", "minimum": 1},
+            "created_at": TIME,
+            "payload": {"type": "object", "description": "the exact body every subscriber receives"},
+        }
+    ),
+    "Subscription": obj(
+        {
+            "id": STRING,
+            "url": STRING,
+            "event_types": nullable({"type": "array", "items": STRING}),
+            "filter": {"type": "object"},
+            "description": nullable(STRING),
+            "enabled": {"type": "boolean"},
+            "disabled_reason": nullable(STRING),
+            "job_id": nullable({"type": "string", "description": "set on the one-off subscription of a job"}),
+            "created_at": TIME,
+            "updated_at": TIME,
+            "failing_since": nullable(TIME),
+            "last_success_at": nullable(TIME),
+        }
+    ),
+    "Delivery": obj(
+        {
+            "id": STRING,
+            "event_id": STRING,
+            "subscription_id": STRING,
+            "job_id": STRING,
+            "event_type": {"type": "string", "enum": list(EVENT_TYPES)},
+            "sequence": {"type": "integer"},
+            "status": {"type": "string", "enum": list(DELIVERY_STATUSES)},
+            "attempts": {"type": "integer", "minimum": 0},
+            "next_attempt_at": nullable(TIME),
+            "last_status_code": nullable({"type": "integer"}),
+            "last_error": nullable(STRING),
+            "created_at": TIME,
+            "updated_at": TIME,
+            "delivered_at": nullable(TIME),
+        }
+    ),
+    "Attempt": obj(
+        {
+            "id": STRING,
+            "delivery_id": STRING,
+            "attempted_at": TIME,
+            "status_code": nullable({"type": "integer"}),
+            "latency_ms": {"type": "number", "minimum": 0},
+            "error": nullable(STRING),
+            "response_body": nullable({"type": "string", "description": "the first 4 KiB of the answer"}),
+        }
+    ),
+    "NewJob": obj(
+        {
+            "provider": {"type": "string", "enum": list(PROVIDERS)},
+            "correlation_key": {"type": "string", "minLength": 1, "maxLength": 1024, "pattern": NON_BLANK},
+            "upstream_id": nullable({"type": "string", "maxLength": 256}),
+            "metadata": nullable(METADATA),
+            "callback_url": nullable({**URL, "description": "gets this job's events only (a one-off subscription)"}),
+        },
+        required=["provider", "correlation_key"],
+        closed=True,
+    ),
+    "NewSubscription": obj(
+        {
+            "url": URL,
+            "event_types": nullable(EVENT_TYPE_LIST),
+            "filter": nullable(FILTER),
+            "description": nullable({"type": "string", "maxLength": 1024}),
+            "secret": nullable(SECRET),
+        },
+        required=["url"],
+        closed=True,
+    ),
+    "SubscriptionChanges": obj(
+        {
+            "url": URL,
+            "event_types": nullable(EVENT_TYPE_LIST),
+            "filter": nullable(FILTER),
+            "description": nullable({"type": "string", "maxLength": 1024}),
+            "enabled": {"type": "boolean", "description": "false pauses deliveries; true resumes them"},
+        },
+        required=[],
+        closed=True,
+    ),
+    "Replay": obj(
+        {"since": TIME, "until": nullable(TIME)},
+        required=["since"],
+        closed=True,
+    ),
+    "NewSecret": obj({"secret": nullable(SECRET)}, required=[], closed=True),
+}
+
+# Derived shapes: a subscription as created or shown (with its secret), a job with its timeline,
+# a delivery with its attempts.
+COMPONENTS["SubscriptionWithSecret"] = {
+    "allOf": [ref("Subscription"), obj({"secret": {"type": "string", "pattern": "^whsec_"}})]
+}
+COMPONENTS["RegisteredJob"] = {
+    "allOf": [
+        ref("Job"),
+        obj(
+            {"subscription": obj({"id": STRING, "secret": STRING})},
+            required=[],
+        ),
+    ]
+}
+COMPONENTS["JobDetail"] = {
+    "allOf": [
+        ref("Job"),
+        obj(
+            {
+                "callbacks": {"type": "array", "items": ref("Callback"), "description": "newest first"},
+                "events": {"type": "array", "items": ref("Event"), "description": "highest sequence first"},
+                "deliveries": {"type": "array", "items": ref("Delivery"), "description": "newest first"},
+            }
+        ),
+    ]
+}
+COMPONENTS["DeliveryDetail"] = {
+    "allOf": [ref("Delivery"), obj({"attempt_log": {"type": "array", "items": ref("Attempt")}})]
+}
+for _name in ("Job", "Callback", "Subscription", "Delivery"):
+    COMPONENTS[f"{_name}Page"] = page_of(_name)

@@ -1,0 +1,299 @@
+"""Dashboard pages about jobs: the list (filters, search, cursor pages, live progress) and one
+job with its timeline (callbacks with their raw bodies, events, deliveries and their attempts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from hookline.api.http import path_id, query_choice, query_cursor, query_text
+from hookline.dashboard.html import (
+    Markup,
+    badge,
+    button_form,
+    escape,
+    html,
+    join,
+    notice,
+    page,
+    progress_bar,
+    query,
+    when,
+)
+from hookline.dashboard.session import Session, Sessions, view
+from hookline.dashboard.state import job_counts, last_result, thumbnails
+from hookline.errors import NotFound
+from hookline.models import PROVIDERS, STATUSES, Attempt, CallbackRecord, Delivery, Event, Job
+from hookline.runtime import Runtime
+from hookline.store.base import DeliveryQuery, JobQuery
+
+PAGE_SIZE = 25
+TIMELINE_DELIVERIES = 50  # attempts are read per delivery: bound the work of one page view
+
+
+def thumb_markup(job: dict[str, Any], *, limit: int = 1, size: int = 64) -> Markup:
+    images = thumbnails(job)[:limit]
+    return join(
+        html(
+            '<a href="{href}" target="_blank" rel="noopener noreferrer">'
+            '<img src="{src}" data-fallback="{fallback}" alt="result image {n}" width="{size}" height="{size}" '
+            'loading="lazy" referrerpolicy="no-referrer"></a>',
+            href=href,
+            src=src,
+            fallback=fallback,
+            n=n,
+            size=size,
+        )
+        for n, (src, fallback, href) in enumerate(images, 1)
+    )
+
+
+def job_row(job: Job) -> Markup:
+    data = job.to_api()
+    return html(
+        '<tr data-job="{id}" data-terminal="{terminal}"><td class="thumb" data-field="thumb">{thumb}</td>'
+        '<td><a href="/dashboard/jobs/{id}">{title}</a><div class="muted mono">{id}</div></td>'
+        "<td>{provider}</td><td>{status}</td><td>{progress}</td><td>{updated}</td></tr>",
+        id=job.id,
+        terminal="1" if job.terminal else "",
+        thumb=thumb_markup(data),
+        title=job.correlation_key or job.upstream_id or job.id,
+        provider=job.provider,
+        status=badge(job.status),
+        progress=progress_bar(job.progress, job.status),
+        updated=when(job.updated_at),
+    )
+
+
+def _options(options: tuple[str, ...], chosen: str | None, everything: str) -> Markup:
+    first = html('<option value="">{e}</option>', e=everything)
+    return first + join(
+        html('<option value="{o}"{sel}>{o}</option>', o=o, sel=Markup(" selected") if o == chosen else "")
+        for o in options
+    )
+
+
+def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
+    store = rt.store
+
+    async def job_list(request: Request, session: Session) -> Response:
+        status = query_choice(request, "status", STATUSES)
+        provider = query_choice(request, "provider", PROVIDERS)
+        key = query_text(request, "q")
+        cursor = query_cursor(request, "job")
+        if key and key.startswith("job_") and await store.get_job(key) is not None:
+            return RedirectResponse(f"/dashboard/jobs/{key}", status_code=303)
+        found = await store.list_jobs(
+            JobQuery(status=status, provider=provider, correlation_key=key, limit=PAGE_SIZE, cursor=cursor)
+        )
+        filters = html(
+            '<form method="get" action="/" class="filters">'
+            '<label>Status <select name="status">{statuses}</select></label>'
+            '<label>Provider <select name="provider">{providers}</select></label>'
+            '<label>Correlation key or job id <input name="q" value="{q}" size="28"></label>'
+            '<button>Filter</button> <a href="/">Clear</a></form>',
+            statuses=_options(STATUSES, status, "any"),
+            providers=_options(PROVIDERS, provider, "any"),
+            q=key or "",
+        )
+        rows = join(job_row(j) for j in found.items) or html(
+            '<tr><td colspan="6" class="muted">No jobs{m}.</td></tr>',
+            m=" match these filters"
+            if status or provider or key
+            else " yet: point an upstream's callbacks at hookline ('hookline info' prints the URLs)",
+        )
+        pager = Markup("")
+        if cursor:
+            pager += html('<a href="{u}">« Newest</a> ', u=query("/", status=status, provider=provider, q=key))
+        if found.next_cursor:
+            pager += html(
+                '<a href="{u}" rel="next">Older »</a>',
+                u=query("/", status=status, provider=provider, q=key, cursor=found.next_cursor),
+            )
+        body = html(
+            '<h1>Jobs</h1>{filters}<p class="live-note" hidden data-live-note>New jobs arrived. '
+            '<a href="{here}">Show them</a></p>'
+            '<table class="jobs" data-live="jobs" data-newest="{newest}" data-watch-new="{watch}">'
+            "<thead><tr><th>Result</th><th>Job</th><th>Provider</th><th>Status</th><th>Progress</th>"
+            '<th>Updated</th></tr></thead><tbody>{rows}</tbody></table><p class="pager">{pager}</p>',
+            filters=filters,
+            here=query("/", status=status, provider=provider, q=key),
+            newest=found.items[0].id if found.items else "",
+            watch="" if cursor else "1",
+            rows=rows,
+            pager=pager,
+        )
+        return page("Jobs", body, csrf=session.csrf, active="Jobs")
+
+    async def job_page(request: Request, session: Session) -> Response:
+        job_id = path_id(request, "job_id", "job")
+        job = await store.get_job(job_id)
+        if job is None:
+            raise NotFound(f"no job {job_id!r}")
+        counts = await job_counts(store, job)  # before the reads below: a change in between shows up
+        callbacks = await store.job_callbacks(job_id)
+        events = await store.job_events(job_id)
+        deliveries = (await store.list_deliveries(DeliveryQuery(job_id=job_id, limit=TIMELINE_DELIVERIES))).items
+        attempts = {d.id: await store.delivery_attempts(d.id) for d in deliveries}
+        here = f"/dashboard/jobs/{job_id}"
+        body = html(
+            '<section data-live="job" data-job="{id}" data-counts="{counts}">{summary}</section>'
+            '<p class="live-note" hidden data-live-note>This job has new activity. <a href="{here}">Reload</a></p>'
+            "<h2>Deliveries</h2>{deliveries}<h2>Timeline</h2>{timeline}",
+            id=job.id,
+            counts=counts,
+            summary=_summary(job),
+            here=here,
+            deliveries=_deliveries_table(deliveries, session.csrf, here),
+            timeline=_timeline(callbacks, events, deliveries, attempts),
+        )
+        return page(job.correlation_key or job.id, body, csrf=session.csrf, active="Jobs", notice=notice(request))
+
+    return [
+        Route("/", view(sessions, job_list), methods=["GET"]),
+        Route("/dashboard/jobs/{job_id}", view(sessions, job_page), methods=["GET"]),
+    ]
+
+
+def _summary(job: Job) -> Markup:
+    data = job.to_api()
+    facts = [
+        ("Job id", html('<span class="mono">{v}</span>', v=job.id)),
+        ("Provider", escape(job.provider)),
+        ("Upstream id", html('<span class="mono">{v}</span>', v=job.upstream_id or "—")),
+        ("Correlation key", html('<span class="mono">{v}</span>', v=job.correlation_key or "—")),
+        ("Action", escape(job.action or "—")),
+        ("Origin", escape(job.origin)),
+        ("Created", when(job.created_at)),
+        ("Updated", when(job.updated_at)),
+        ("Last callback", when(job.last_seen_at)),
+    ]
+    if job.error:
+        facts.append(("Error", html('<span class="error">{e}</span>', e=job.error)))
+    return html(
+        '<h1>{title} {status}</h1><p>{progress}</p><div class="images" data-field="images">{images}</div>'
+        "<dl>{facts}</dl><details><summary>Metadata</summary><pre>{metadata}</pre></details>",
+        title=job.correlation_key or job.id,
+        status=badge(job.status),
+        progress=progress_bar(job.progress, job.status),
+        images=thumb_markup(data, limit=8, size=160),
+        facts=join(html("<dt>{k}</dt><dd>{v}</dd>", k=k, v=v) for k, v in facts),
+        metadata=orjson.dumps(job.metadata, option=orjson.OPT_INDENT_2).decode(),
+    )
+
+
+def delivery_row(d: Delivery, csrf: str, next_url: str, *, job_column: bool = False) -> Markup:
+    """One delivery with its status (live-updated) and, unless it is delivered, a retry button."""
+    retry = Markup("")
+    if d.status != "delivered":
+        label = "Retry" if d.status == "dead" else "Retry now"
+        retry = button_form(f"/dashboard/deliveries/{d.id}/retry", label, csrf, next_url=next_url)
+    job = html('<td><a href="/dashboard/jobs/{j}" class="mono">{j}</a></td>', j=d.job_id) if job_column else ""
+    return html(
+        '<tr data-delivery="{id}"><td><a href="/dashboard/deliveries/{id}" class="mono">{id}</a></td>{job}'
+        '<td class="mono"><a href="{sub_href}">{sub}</a></td>'
+        '<td>{type} #{seq}</td><td>{status}</td><td data-field="attempts">{attempts}</td>'
+        '<td data-field="last">{last}</td><td data-field="next">{next}</td><td data-field="action">{retry}</td></tr>',
+        id=d.id,
+        job=job,
+        sub=d.subscription_id,
+        sub_href=query("/dashboard/deliveries", subscription_id=d.subscription_id, status="all"),
+        type=d.event_type,
+        seq=d.sequence,
+        status=badge(d.status),
+        attempts=d.attempts,
+        last=last_result(d),
+        next=when(d.next_attempt_at) if d.status == "pending" and d.next_attempt_at is not None else "",
+        retry=retry,
+    )
+
+
+def deliveries_table(rows: Markup, *, job_column: bool = False) -> Markup:
+    return html(
+        '<table class="deliveries" data-live="deliveries"><thead><tr><th>Delivery</th>{job}<th>Subscription</th>'
+        "<th>Event</th><th>Status</th><th>Attempts</th><th>Last result</th><th>Next attempt</th><th></th>"
+        "</tr></thead><tbody>{rows}</tbody></table>",
+        job=Markup("<th>Job</th>") if job_column else "",
+        rows=rows or Markup('<tr><td colspan="9" class="muted">None.</td></tr>'),
+    )
+
+
+def _deliveries_table(deliveries: list[Delivery], csrf: str, here: str) -> Markup:
+    return deliveries_table(join(delivery_row(d, csrf, here) for d in deliveries))
+
+
+def _timeline(
+    callbacks: list[CallbackRecord], events: list[Event], deliveries: list[Delivery], attempts: dict[str, list[Attempt]]
+) -> Markup:
+    entries: list[tuple[float, str, Markup]] = []
+    for c in callbacks:
+        body = c.body.decode("utf-8", "replace")
+        entries.append(
+            (
+                c.received_at,
+                c.id,
+                html(
+                    "<td>{source} received</td><td>{outcome}{error}</td><td><details><summary>raw body "
+                    '({size} bytes)</summary><pre class="raw">{body}</pre><pre class="raw">{headers}</pre>'
+                    "</details></td>",
+                    source=c.source,
+                    outcome=badge(c.outcome),
+                    error=html(' <span class="error">{e}</span>', e=c.error) if c.error else "",
+                    size=len(c.body),
+                    body=body,
+                    headers=orjson.dumps(c.headers, option=orjson.OPT_INDENT_2).decode(),
+                ),
+            )
+        )
+    for e in events:
+        entries.append(
+            (
+                e.created_at,
+                e.id,
+                html(
+                    "<td>event emitted</td><td>{type} #{seq}</td><td><details><summary>payload</summary>"
+                    '<pre class="raw">{payload}</pre></details></td>',
+                    type=e.type,
+                    seq=e.sequence,
+                    payload=orjson.dumps(orjson.loads(e.payload), option=orjson.OPT_INDENT_2).decode(),
+                ),
+            )
+        )
+    by_id = {d.id: d for d in deliveries}
+    for delivery_id, tried in attempts.items():
+        d = by_id[delivery_id]
+        for a in tried:
+            result = str(a.status_code) if a.status_code is not None else "no answer"
+            entries.append(
+                (
+                    a.attempted_at,
+                    a.id,
+                    html(
+                        '<td>delivery attempt</td><td>{type} #{seq} → <span class="mono">{sub}</span>: {result} '
+                        "in {ms} ms{error}</td><td>{response}</td>",
+                        type=d.event_type,
+                        seq=d.sequence,
+                        sub=d.subscription_id,
+                        result=result,
+                        ms=round(a.latency_ms),
+                        error=html(' <span class="error">{e}</span>', e=a.error) if a.error else "",
+                        response=html(
+                            '<details><summary>response</summary><pre class="raw">{r}</pre></details>',
+                            r=a.response_body,
+                        )
+                        if a.response_body
+                        else "",
+                    ),
+                )
+            )
+    entries.sort(key=lambda entry: (entry[0], entry[1]))
+    rows = join(html("<tr><td>{t}</td>{cells}</tr>", t=when(ts), cells=cells) for ts, _, cells in entries)
+    return html(
+        '<table class="timeline"><thead><tr><th>Time</th><th>What</th><th>Outcome</th><th>Details</th></tr></thead>'
+        "<tbody>{rows}</tbody></table>",
+        rows=rows or Markup('<tr><td colspan="4" class="muted">Nothing yet.</td></tr>'),
+    )

@@ -1,0 +1,66 @@
+"""What the dashboard shows about a job or a delivery, shared by the HTML pages and the live
+JSON the pages poll, so both always agree."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from hookline.dashboard.html import safe_url, when_text
+from hookline.models import Delivery, Job
+from hookline.store.base import DeliveryQuery, Store
+
+ARCHIVE_PATH = "/v1/archive/{sha256}"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def thumbnails(job: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(src, fallback src, link) for each result image. The archived copy (served by hookline,
+    so it outlives the upstream's expiring CDN link) is preferred when the job has one; the
+    upstream URL is the fallback the page's script switches to if the archive cannot be shown."""
+    archived: dict[str, str] = {}
+    raw = job.get("archive")
+    if isinstance(raw, dict):
+        raw = raw.get("images") or raw.get("archived_images")
+    for item in raw if isinstance(raw, list) else []:
+        sha = item.get("sha256") if isinstance(item, dict) else None
+        if isinstance(sha, str) and _SHA256.match(sha):
+            archived[str(item.get("source_url", ""))] = ARCHIVE_PATH.format(sha256=sha)
+    out: list[tuple[str, str, str]] = []
+    for url in job.get("image_urls") or []:
+        original = safe_url(url)
+        local = archived.get(url)
+        src = local or original
+        if src is not None:
+            out.append((src, original or src, original or src))
+    return out
+
+
+def job_state(job: Job) -> dict[str, Any]:
+    shown = 100 if job.status == "succeeded" else (job.progress or 0)
+    return {
+        "status": job.status,
+        "progress": shown,
+        "label": "—" if job.progress is None and job.status != "succeeded" else f"{shown}%",
+        "terminal": job.terminal,
+        "thumbs": [list(t) for t in thumbnails(job.to_api())],
+    }
+
+
+def last_result(d: Delivery) -> str:
+    """The last attempt's status code and error, e.g. ``503 server error`` (— before any)."""
+    parts = (str(d.last_status_code) if d.last_status_code is not None else "", d.last_error or "")
+    return " ".join(p for p in parts if p) or "—"
+
+
+def delivery_state(d: Delivery) -> dict[str, Any]:
+    due = when_text(d.next_attempt_at) if d.status == "pending" and d.next_attempt_at is not None else ""
+    return {"status": d.status, "attempts": d.attempts, "last": last_result(d), "next": due}
+
+
+async def job_counts(store: Store, job: Job) -> str:
+    """A fingerprint of a job's timeline from cheap reads (no callback bodies): it changes when a
+    callback arrives (last_seen_at), an event is emitted (sequence), or a delivery is added or
+    attempted. The job page renders it; the script compares it with this answer's."""
+    deliveries = (await store.list_deliveries(DeliveryQuery(job_id=job.id, limit=50))).items
+    return f"{job.last_seen_at or 0:.3f}.{job.sequence}.{len(deliveries)}.{sum(d.attempts for d in deliveries)}"

@@ -1,0 +1,111 @@
+"""CLI commands that operate a running hookline through its management API:
+``subscriptions``, ``jobs``, ``deliveries`` and ``replay``.
+
+They talk HTTP (``--url`` / ``HOOKLINE_URL``, default http://127.0.0.1:8080) with the admin token
+(``--token`` / ``HOOKLINE_ADMIN_TOKEN``), print tables for people or ``--json`` for scripts, report
+progress on stderr for long operations, and exit with the codes of :mod:`hookline.client`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from hookline.client import DEFAULT_URL, Client, ClientError
+from hookline.manage.commands import (
+    deliveries_ls,
+    deliveries_retry,
+    jobs_ls,
+    jobs_show,
+    replay,
+    subscriptions_add,
+    subscriptions_list,
+    subscriptions_rm,
+    subscriptions_toggle,
+)
+from hookline.manage.output import since_time
+from hookline.models import DELIVERY_STATUSES, EVENT_TYPES, PROVIDERS, STATUSES
+
+Command = Callable[[Client, argparse.Namespace], int]
+
+
+def _client_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--url",
+        default=None,
+        help=f"where hookline runs (default $HOOKLINE_URL or {DEFAULT_URL})",
+    )
+    parser.add_argument("--token", default=None, help="the admin token (default $HOOKLINE_ADMIN_TOKEN)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _run(command: Command) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        url = args.url or os.environ.get("HOOKLINE_URL") or DEFAULT_URL
+        token = args.token or os.environ.get("HOOKLINE_ADMIN_TOKEN")
+        try:
+            with Client(url, token) as client:
+                return command(client, args)
+        except ClientError as exc:
+            print(f"hookline: {exc.message}", file=sys.stderr)
+            return exc.exit_code
+
+    return run
+
+
+def _leaf(group: Any, name: str, command: Command, help_text: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = group.add_parser(name, help=help_text, description=help_text)
+    _client_flags(parser)
+    parser.set_defaults(func=_run(command))
+    return parser
+
+
+def register(commands: Any) -> None:
+    """Add ``subscriptions``, ``jobs``, ``deliveries`` and ``replay`` to the ``hookline`` parser."""
+    subs = commands.add_parser("subscriptions", help="add, list, remove, enable or disable subscriptions")
+    sub_commands = subs.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = _leaf(sub_commands, "add", subscriptions_add, "subscribe a URL to events (prints its signing secret)")
+    add.add_argument("target", metavar="URL", help="where to POST the events")
+    add.add_argument("--event-type", action="append", choices=EVENT_TYPES, help="only this type (repeatable)")
+    add.add_argument("--description", help="a note for people")
+    add.add_argument("--provider", choices=PROVIDERS, help="only jobs of this provider")
+    add.add_argument("--key", help="only jobs with this correlation key")
+    add.add_argument("--key-prefix", help="only jobs whose correlation key starts with this")
+    add.add_argument("--secret", help="a whsec_ secret of your own (default: generated)")
+    ls = _leaf(sub_commands, "list", subscriptions_list, "list subscriptions with their health")
+    ls.add_argument("--limit", type=int, default=500, help="at most this many (default 500)")
+    rm = _leaf(sub_commands, "rm", subscriptions_rm, "delete subscriptions with their deliveries")
+    rm.add_argument("ids", nargs="+", metavar="ID")
+    for name, enabled in (("enable", True), ("disable", False)):
+        toggle = _leaf(sub_commands, name, subscriptions_toggle(enabled), f"{name} a subscription")
+        toggle.add_argument("id", metavar="ID")
+
+    jobs = commands.add_parser("jobs", help="list jobs or show one with its timeline")
+    job_commands = jobs.add_subparsers(dest="action", metavar="ACTION", required=True)
+    jls = _leaf(job_commands, "ls", jobs_ls, "list jobs, newest first")
+    jls.add_argument("--status", choices=STATUSES)
+    jls.add_argument("--provider", choices=PROVIDERS)
+    jls.add_argument("--key", help="exact correlation key")
+    jls.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    show = _leaf(job_commands, "show", jobs_show, "a job with its callbacks, events and deliveries")
+    show.add_argument("id", metavar="JOB_ID")
+
+    deliveries = commands.add_parser("deliveries", help="list deliveries or retry them")
+    delivery_commands = deliveries.add_subparsers(dest="action", metavar="ACTION", required=True)
+    dls = _leaf(delivery_commands, "ls", deliveries_ls, "list deliveries, newest first")
+    dls.add_argument("--status", choices=DELIVERY_STATUSES)
+    dls.add_argument("--subscription", metavar="SUB_ID")
+    dls.add_argument("--job", metavar="JOB_ID")
+    dls.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    retry = _leaf(delivery_commands, "retry", deliveries_retry, "send deliveries again now")
+    retry.add_argument("ids", nargs="*", metavar="ID")
+    retry.add_argument("--all-dead", action="store_true", help="every dead delivery (page by page)")
+    retry.add_argument("--subscription", metavar="SUB_ID", help="with --all-dead: only this subscription's")
+
+    rep = _leaf(commands, "replay", replay, "send a subscription the events of a period again")
+    rep.add_argument("subscription", metavar="SUB_ID")
+    rep.add_argument("--since", required=True, type=since_time, help="ISO-8601 time, or an age: 30m, 2h, 7d")
+    rep.add_argument("--until", type=since_time, help="ISO-8601 time, or an age (default: now)")
