@@ -77,6 +77,24 @@ def job_values(j: Job) -> tuple[Any, ...]:
     )
 
 
+def job_update_values(j: Job) -> tuple[Any, ...]:
+    """The values of a job's mutable columns, then its id (the backends' UPDATE_JOB order)."""
+    return (
+        j.upstream_id,
+        j.correlation_key,
+        j.status,
+        j.progress,
+        dumps(j.image_urls),
+        j.error,
+        j.action,
+        None if j.upstream is None else dumps(j.upstream),
+        j.sequence,
+        j.updated_at,
+        j.last_seen_at,
+        j.id,
+    )
+
+
 def callback(row: Sequence[Any]) -> CallbackRecord:
     return CallbackRecord(
         id=row[0],

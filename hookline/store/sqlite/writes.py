@@ -15,6 +15,7 @@ from hookline.errors import Conflict, NotFound
 from hookline.models import CallbackResult, Claim, Completion, Event, Inbound, Job, Subscription
 from hookline.store import rows
 from hookline.store.base import NewJob, SubscriptionChanges
+from hookline.store.health import Health
 from hookline.store.sqlite import sql
 from receiver.correlate import JobIndex, lookup_keys, plan_ingest
 
@@ -56,7 +57,7 @@ class Writes:
         if plan.created:
             conn.executemany(sql.INSERT_JOB, [rows.job_values(j) for j in plan.created.values()])
         if plan.changed:
-            conn.executemany(sql.UPDATE_JOB, [_job_update(j) for j in plan.changed.values()])
+            conn.executemany(sql.UPDATE_JOB, [rows.job_update_values(j) for j in plan.changed.values()])
         conn.executemany(sql.INSERT_CALLBACK, [rows.callback_values(c) for c in plan.callbacks])
         if plan.events:
             jobs = {**plan.changed, **plan.created}
@@ -234,7 +235,7 @@ class Writes:
                 for a in (c.attempt for c, _, _ in items)
             ],
         )
-        health: dict[str, _Health] = {}
+        health: dict[str, Health] = {}
         for completion, now, disable_after in items:
             a = completion.attempt
             row = conn.execute(
@@ -252,7 +253,7 @@ class Writes:
             ).fetchone()
             if row is None:
                 continue  # the lease expired and another dispatcher owns the delivery now
-            h = health.setdefault(completion.subscription_id, _Health(now, disable_after))
+            h = health.setdefault(completion.subscription_id, Health(now, disable_after))
             h.add(completion)
             if completion.status != "pending":
                 conn.execute(sql.PROMOTE_NEXT, (now, completion.subscription_id, row[0]))
@@ -261,7 +262,7 @@ class Writes:
             self._apply_health(sub_id, h)
         return [None] * len(items)
 
-    def _apply_health(self, sub_id: str, h: _Health) -> None:
+    def _apply_health(self, sub_id: str, h: Health) -> None:
         conn = self.conn
         if h.success_at is not None:
             conn.execute(sql.SUBSCRIPTION_SUCCEEDED, (h.success_at, sub_id))
@@ -303,43 +304,3 @@ class Writes:
             )
         conn.execute(sql.RETRY_DELIVERY, (now, now, delivery_id))
         self.wake = True
-
-
-class _Health:
-    """What one batch of attempts says about one subscription."""
-
-    def __init__(self, now: float, disable_after: float) -> None:
-        self.now = now
-        self.disable_after = disable_after
-        self.success_at: float | None = None
-        self.failed_at: float | None = None
-        self.disable_reason: str | None = None
-        self.throttle_until: float | None = None
-
-    def add(self, c: Completion) -> None:
-        at = c.attempt.attempted_at
-        if c.success:
-            self.success_at = max(self.success_at or at, at)
-        else:
-            self.failed_at = min(self.failed_at or at, at)
-        if c.disable_reason:
-            self.disable_reason = c.disable_reason
-        if c.throttle_until is not None:
-            self.throttle_until = max(self.throttle_until or 0.0, c.throttle_until)
-
-
-def _job_update(j: Job) -> tuple[Any, ...]:
-    return (
-        j.upstream_id,
-        j.correlation_key,
-        j.status,
-        j.progress,
-        rows.dumps(j.image_urls),
-        j.error,
-        j.action,
-        None if j.upstream is None else rows.dumps(j.upstream),
-        j.sequence,
-        j.updated_at,
-        j.last_seen_at,
-        j.id,
-    )
