@@ -49,11 +49,19 @@ def bulk_insert(table: str, columns: list[tuple[str, str]]) -> str:
     return f"INSERT INTO {table} ({names}) SELECT {select} FROM {source}"
 
 
+def storable(row: Sequence[object]) -> tuple[object, ...]:
+    """``row`` with NUL characters in its strings replaced by U+FFFD: PostgreSQL text cannot hold
+    NUL, and outside text (an upstream's error message, a subscriber's response) may contain it.
+    Raw bodies are bytea and keep every byte."""
+    return tuple(v.replace("\x00", "\ufffd") if isinstance(v, str) and "\x00" in v else v for v in row)
+
+
 def as_columns(values: Sequence[Sequence[object]], width: int) -> list[list[object]]:
-    """Rows → one list per column: the parameters of a ``bulk_insert`` or an ``unnest`` UPDATE."""
+    """Rows → one list per column (strings made ``storable``): the parameters of a
+    ``bulk_insert`` or an ``unnest`` UPDATE."""
     if not values:
         return [[] for _ in range(width)]
-    return [list(column) for column in zip(*values, strict=True)]
+    return [list(column) for column in zip(*(storable(row) for row in values), strict=True)]
 
 
 def _typed(columns: str, types: str) -> list[tuple[str, str]]:

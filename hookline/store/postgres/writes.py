@@ -100,7 +100,7 @@ class Writes:
                 raise _job_exists(str(existing), new)
         try:
             async with conn.transaction():  # a savepoint: the race below must not abort the whole transaction
-                await conn.execute(sql.INSERT_JOB, *rows.job_values(job))
+                await conn.execute(sql.INSERT_JOB, *sql.storable(rows.job_values(job)))
         except asyncpg.UniqueViolationError:
             # Another process bound or created that upstream id since we looked.
             existing = await conn.fetchval(sql.JOB_BY_UPSTREAM, new.provider, new.upstream_id)
@@ -115,7 +115,7 @@ class Writes:
 
     # subscriptions ---------------------------------------------------------------------------
     async def create_subscription(self, sub: Subscription) -> Subscription:
-        await self.conn.execute(sql.INSERT_SUBSCRIPTION, *rows.subscription_values(sub))
+        await self.conn.execute(sql.INSERT_SUBSCRIPTION, *sql.storable(rows.subscription_values(sub)))
         return sub
 
     async def _subscription(self, sub_id: str, *, lock: bool = False) -> Subscription:
@@ -125,7 +125,7 @@ class Writes:
         return rows.subscription(row)
 
     async def _save(self, sub: Subscription) -> None:
-        values = rows.subscription_values(sub)
+        values = sql.storable(rows.subscription_values(sub))
         # url, event_types, filter, description, secrets, enabled, disabled_reason, updated_at,
         # failing_since, throttled_until, id
         await self.conn.execute(
