@@ -10,11 +10,13 @@ Completion (a batch, through the group committer): record every attempt; apply i
 its dispatcher still holds the lease (otherwise the attempt row is all that is kept); promote the
 next delivery of each finished chain, under the job's row lock (see ``writes``); update the
 health of the subscriptions involved.
+
+Both run in the database (functions ``hookline_claim`` and ``hookline_complete``, in the
+migration): a busy dispatcher's event loop delays every round trip, so the number of round trips
+per claim or per batch of completions, not the database's work, bounded a dispatcher's rate.
 """
 
 from __future__ import annotations
-
-import hashlib
 
 import asyncpg
 
@@ -22,7 +24,6 @@ from hookline.models import Claim, Completion
 from hookline.store import rows
 from hookline.store.health import Health
 from hookline.store.postgres import sql
-from hookline.store.postgres.writes import Tx
 
 # A success only refreshes ``last_success_at`` when the stored one is older than this: on a busy,
 # healthy subscription, completions from every dispatcher would otherwise all write (and lock) its
@@ -30,60 +31,31 @@ from hookline.store.postgres.writes import Tx
 SUCCESS_RESOLUTION = 1.0
 
 
-def subscription_lock_key(subscription_id: str) -> int:
-    """The advisory lock key that serializes claims on one subscription (a stable 64-bit hash)."""
-    digest = hashlib.blake2b(subscription_id.encode(), digest_size=8, person=b"hookline-claims").digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
 async def claim(
     conn: asyncpg.Connection, owner: str, limit: int, now: float, lease: float, per_subscription: int
 ) -> list[Claim]:
-    """Lease up to ``limit`` due deliveries to ``owner`` (inside the caller's transaction)."""
-    leased = dict(await conn.fetch(sql.LEASED_PER_SUBSCRIPTION, now))
-    # Only a hint (it is read without locks): it keeps a saturated subscription's backlog from
-    # filling every candidate slot while other subscriptions have due work.
-    saturated = [sub for sub, count in leased.items() if count >= per_subscription]
-    candidates = await conn.fetch(sql.CLAIM_CANDIDATES, now, saturated, max(limit * 2, 10))
-    if not candidates:
-        return []
-    subs = {r[3] for r in candidates}
-    # Keys in ascending order: concurrent claims lock them in the same order and never deadlock.
-    await conn.execute(sql.LOCK_SUBSCRIPTION_CLAIMS, sorted({subscription_lock_key(s) for s in subs}))
-    live: dict[str, int] = dict(await conn.fetch(sql.LEASED_OF_SUBSCRIPTIONS, now, list(subs)))
-    chosen: list[Claim] = []
-    numbers: list[int] = []
-    secrets_cache: dict[str, list[str]] = {}
-    for n, delivery_id, event_id, sub_id, job_id, attempts, url, secrets, payload in candidates:
-        if live.get(sub_id, 0) >= per_subscription:
-            continue
-        live[sub_id] = live.get(sub_id, 0) + 1
-        if sub_id not in secrets_cache:
-            secrets_cache[sub_id] = [s.secret for s in rows.secrets_from_json(secrets) if s.active(now)]
-        numbers.append(n)
-        chosen.append(
-            Claim(delivery_id, event_id, sub_id, job_id, url, bytes(payload), secrets_cache[sub_id], attempts)
-        )
-        if len(chosen) >= limit:
-            break
-    if numbers:
-        await conn.execute(sql.LEASE, now + lease, owner, numbers)
-    return chosen
+    """Lease up to ``limit`` due deliveries to ``owner``: one call of ``hookline_claim`` (see the
+    migration), its own transaction. ``conn`` must not be in a transaction."""
+    found = await conn.fetch(sql.CLAIM, owner, limit, now, lease, per_subscription)
+    secrets: dict[str, list[str]] = {}
+    claims = []
+    for delivery_id, event_id, sub_id, job_id, attempts, url, raw_secrets, payload in found:
+        if sub_id not in secrets:
+            secrets[sub_id] = [s.secret for s in rows.secrets_from_json(raw_secrets) if s.active(now)]
+        claims.append(Claim(delivery_id, event_id, sub_id, job_id, url, bytes(payload), secrets[sub_id], attempts))
+    return claims
 
 
-async def complete(tx: Tx, items: list[tuple[Completion, float, float]]) -> list[None]:
-    """Record a batch of attempts and their consequences (``(completion, now, disable_after)``)."""
-    conn = tx.conn
-    finishing = [c.delivery_id for c, _, _ in items if c.status != "pending"]
-    if finishing:
-        # Lock the jobs before any delivery row: promotion must not race an ingest appending to
-        # the same chain (see ``writes``).
-        await conn.execute(sql.LOCK_JOBS_OF_DELIVERIES, finishing)
+async def complete(conn: asyncpg.Connection, items: list[tuple[Completion, float, float]]) -> bool:
+    """Record a batch of attempts and their consequences (``(completion, now, disable_after)``)
+    with ``hookline_complete`` (see the migration). A batch of successes is one call, its own
+    transaction; failures also change their subscriptions' health, in the same transaction.
+    ``conn`` must not be in a transaction. True when a delivery finished, so a waiting one may
+    have become due."""
     attempts = [
         (a.id, a.delivery_id, a.attempted_at, a.status_code, a.latency_ms, a.error, a.response_body)
         for a in (c.attempt for c, _, _ in items)
     ]
-    await conn.execute(sql.INSERT_ATTEMPTS, *sql.as_columns(attempts, len(sql.ATTEMPT_TYPES)))
     results = [
         (
             c.delivery_id,
@@ -97,33 +69,43 @@ async def complete(tx: Tx, items: list[tuple[Completion, float, float]]) -> list
         )
         for c, now, _ in items
     ]
-    finished = await conn.fetch(sql.FINISH_ATTEMPTS, *sql.as_columns(results, 8))
-    applied = {r[0] for r in finished}  # the others lost their lease to another dispatcher
     health: dict[str, Health] = {}
     for c, now, disable_after in items:
-        if c.delivery_id in applied:
-            health.setdefault(c.subscription_id, Health(now, disable_after)).add(c)
-    chains = sorted({(r[1], r[2]) for r in finished if r[3] != "pending"})
-    if chains:
-        latest = max(now for _, now, _ in items)
-        status = await conn.execute(sql.PROMOTE_NEXT, [sub for sub, _ in chains], [job for _, job in chains], latest)
-        if _row_count(status):
-            tx.wake = True
-    await _apply_health(conn, health)
-    return [None] * len(items)
+        health.setdefault(c.subscription_id, Health(now, disable_after)).add(c)
+    succeeded = {sub_id: h.success_at for sub_id, h in health.items() if _only_succeeded(h)}
+    args = (
+        *sql.as_columns(attempts, len(sql.ATTEMPT_TYPES)),
+        *sql.as_columns(results, 8),
+        list(succeeded),
+        list(succeeded.values()),
+        SUCCESS_RESOLUTION,
+    )
+    if len(succeeded) == len(health):
+        finished = await conn.fetch(sql.COMPLETE, *args)
+    else:
+        async with conn.transaction():
+            finished = await conn.fetch(sql.COMPLETE, *args)
+            # Only attempts whose result was applied count (the others lost their lease).
+            applied = {r[0] for r in finished}
+            failing: dict[str, Health] = {}
+            for c, now, disable_after in items:
+                if c.delivery_id in applied and c.subscription_id not in succeeded:
+                    failing.setdefault(c.subscription_id, Health(now, disable_after)).add(c)
+            if failing:
+                await _write_health(conn, failing)
+    return any(r[3] != "pending" for r in finished)
 
 
-async def _apply_health(conn: asyncpg.Connection, health: dict[str, Health]) -> None:
-    if not health:
-        return
-    ids = sorted(health)
-    state = {r[0]: r for r in await conn.fetch(sql.SUBSCRIPTION_HEALTH, ids)}
-    must_write = [sub_id for sub_id in ids if sub_id in state and _must_write(health[sub_id], state[sub_id])]
-    if not must_write:
-        return
+def _only_succeeded(h: Health) -> bool:
+    return h.failed_at is None and h.disable_reason is None and h.throttle_until is None
+
+
+async def _write_health(conn: asyncpg.Connection, health: dict[str, Health]) -> None:
     updates: list[tuple[object, ...]] = []
     disabled: list[str] = []
-    for sub_id, failing_since, throttled_until, enabled in await conn.fetch(sql.LOCK_SUBSCRIPTION_HEALTH, must_write):
+    for sub_id, failing_since, throttled_until, enabled in await conn.fetch(
+        sql.LOCK_SUBSCRIPTION_HEALTH, sorted(health)
+    ):
         h = health[sub_id]
         failing = h.failing_since(failing_since)
         if h.throttle_until is not None:
@@ -135,18 +117,3 @@ async def _apply_health(conn: asyncpg.Connection, health: dict[str, Health]) -> 
     await conn.execute(sql.SAVE_HEALTH, *sql.as_columns(updates, 6))
     if disabled:
         await conn.execute(sql.PAUSE_SUBSCRIPTIONS, disabled)
-
-
-def _must_write(h: Health, state: asyncpg.Record) -> bool:
-    if h.failed_at is not None or h.throttle_until is not None or h.disable_reason is not None:
-        return True
-    _, failing_since, last_success_at = state
-    if failing_since is not None or last_success_at is None or h.success_at is None:
-        return True
-    return bool(last_success_at < h.success_at - SUCCESS_RESOLUTION)
-
-
-def _row_count(status: str) -> int:
-    """The row count of a command status such as ``UPDATE 3``."""
-    _, _, count = status.rpartition(" ")
-    return int(count) if count.isdigit() else 0

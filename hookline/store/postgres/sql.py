@@ -111,9 +111,6 @@ LOCK_JOBS_FOR_INGEST = (
     ") ORDER BY id FOR UPDATE"
 )
 LOCK_JOBS = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
-LOCK_JOBS_OF_DELIVERIES = (
-    "SELECT id FROM jobs WHERE id IN (SELECT job_id FROM deliveries WHERE id = ANY($1::text[])) ORDER BY id FOR UPDATE"
-)
 LOCK_JOBS_OF_PENDING = (
     "SELECT id FROM jobs WHERE id IN (SELECT job_id FROM deliveries WHERE subscription_id = $1 "
     "AND status = 'pending') ORDER BY id FOR UPDATE"
@@ -149,9 +146,8 @@ DELETE_SUBSCRIPTION_ATTEMPTS = (
     "DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE subscription_id = $1)"
 )
 DELETE_SUBSCRIPTION_DELIVERIES = "DELETE FROM deliveries WHERE subscription_id = $1"
-# Health after a batch of attempts: read without locks first (the common case, a success on a
-# healthy subscription, needs no write), then lock only the rows to change, in id order.
-SUBSCRIPTION_HEALTH = "SELECT id, failing_since, last_success_at FROM subscriptions WHERE id = ANY($1::text[])"
+# Health after a batch of attempts with failures (successes are hookline_complete's): lock the rows
+# in id order, then write what Python computed from them.
 LOCK_SUBSCRIPTION_HEALTH = (
     "SELECT id, failing_since, throttled_until, enabled FROM subscriptions WHERE id = ANY($1::text[]) "
     "ORDER BY id FOR UPDATE"
@@ -181,61 +177,22 @@ OPEN_CHAINS = (
     "SELECT DISTINCT subscription_id, job_id FROM deliveries WHERE status = 'pending' AND job_id = ANY($1::text[])"
 )
 OPEN_CHAINS_OF_SUBSCRIPTION = "SELECT DISTINCT job_id FROM deliveries WHERE status = 'pending' AND subscription_id = $1"
-LEASED_PER_SUBSCRIPTION = (
-    "SELECT subscription_id, count(*) FROM deliveries WHERE lease_until > $1 GROUP BY subscription_id"
-)
-LEASED_OF_SUBSCRIPTIONS = (
-    "SELECT subscription_id, count(*) FROM deliveries WHERE lease_until > $1 "
-    "AND subscription_id = ANY($2::text[]) GROUP BY subscription_id"
-)
-# Due deliveries, locked without waiting: rows another dispatcher is claiming are skipped.
-CLAIM_CANDIDATES = (
-    "SELECT d.n, d.id, d.event_id, d.subscription_id, d.job_id, d.attempts, s.url, s.secrets, e.payload "
-    "FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id JOIN events e ON e.id = d.event_id "
-    "WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until <= $1) "
-    "AND s.enabled AND (s.throttled_until IS NULL OR s.throttled_until <= $1) "
-    "AND d.subscription_id <> ALL($2::text[]) "
-    "ORDER BY d.next_attempt_at LIMIT $3 FOR UPDATE OF d SKIP LOCKED"
-)
-# Serializes claims per subscription (keys in ascending order), so the count of live leases a
-# claim reads cannot grow under it.
-LOCK_SUBSCRIPTION_CLAIMS = "SELECT pg_advisory_xact_lock(k) FROM unnest($1::int8[]) AS k"
-LEASE = "UPDATE deliveries SET lease_until = $1, lease_owner = $2 WHERE n = ANY($3::int8[])"
+CLAIM = "SELECT * FROM hookline_claim($1, $2, $3, $4, $5)"
 RELEASE = "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL WHERE lease_owner = $1 AND id = ANY($2::text[])"
-INSERT_ATTEMPTS = bulk_insert("attempts", ATTEMPT_TYPES)
-# Record each attempt's consequence, unless the lease went to another dispatcher meanwhile.
-FINISH_ATTEMPTS = (
-    "UPDATE deliveries d SET status = u.status, attempts = d.attempts + 1, "
-    "next_attempt_at = CASE WHEN s.enabled THEN u.next_attempt_at END, lease_until = NULL, lease_owner = NULL, "
-    "last_status_code = u.code, last_error = u.error, updated_at = u.now, "
-    "delivered_at = COALESCE(u.delivered_at, d.delivered_at) "
-    "FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::int4[], $6::text[], $7::float8[], "
-    "$8::float8[]) AS u(id, owner, status, next_attempt_at, code, error, now, delivered_at), subscriptions s "
-    "WHERE d.id = u.id AND d.lease_owner = u.owner AND s.id = d.subscription_id "
-    "RETURNING d.id, d.subscription_id, d.job_id, d.status"
-)
-# Make the next waiting delivery of each (subscription, job) chain due, unless the chain still has
-# a head or the subscription is disabled.
-PROMOTE_NEXT = (
-    "UPDATE deliveries SET next_attempt_at = $3 WHERE n IN ("
-    "  SELECT w.n FROM unnest($1::text[], $2::text[]) AS c(subscription_id, job_id)"
-    "  CROSS JOIN LATERAL (SELECT n FROM deliveries WHERE subscription_id = c.subscription_id"
-    "    AND job_id = c.job_id AND status = 'pending' AND next_attempt_at IS NULL ORDER BY n LIMIT 1) w"
-    "  WHERE NOT EXISTS (SELECT 1 FROM deliveries h WHERE h.subscription_id = c.subscription_id"
-    "    AND h.job_id = c.job_id AND h.status = 'pending' AND h.next_attempt_at IS NOT NULL)"
-    "  AND EXISTS (SELECT 1 FROM subscriptions s WHERE s.id = c.subscription_id AND s.enabled))"
-)
+COMPLETE = f"SELECT * FROM hookline_complete({', '.join(f'${i}' for i in range(1, 19))})"
 PAUSE_SUBSCRIPTIONS = (
     "UPDATE deliveries SET next_attempt_at = NULL WHERE subscription_id = ANY($1::text[]) AND status = 'pending'"
 )
 RESUME_SUBSCRIPTION = (
-    "UPDATE deliveries SET next_attempt_at = $1 WHERE n IN ("
-    "  SELECT MIN(n) FROM deliveries WHERE subscription_id = $2 AND status = 'pending' GROUP BY job_id)"
+    "UPDATE deliveries SET next_attempt_at = $1 WHERE id IN ("
+    "  SELECT DISTINCT ON (job_id) id FROM deliveries WHERE subscription_id = $2 AND status = 'pending' "
+    "  ORDER BY job_id, n)"
 )
+# The earliest due time, by the due index in order (leased rows at its front are skipped).
 NEXT_DUE = (
-    "SELECT MIN(d.next_attempt_at) FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id "
+    "SELECT d.next_attempt_at FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id "
     "WHERE d.status = 'pending' AND d.next_attempt_at IS NOT NULL "
-    "AND (d.lease_until IS NULL OR d.lease_until <= $1) AND s.enabled"
+    "AND (d.lease_until IS NULL OR d.lease_until <= $1) AND s.enabled ORDER BY d.next_attempt_at LIMIT 1"
 )
 GET_DELIVERY = f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1"
 DELIVERY_STATE = "SELECT status, lease_until, subscription_id FROM deliveries WHERE id = $1 FOR UPDATE"

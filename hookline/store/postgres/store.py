@@ -86,6 +86,7 @@ class PostgresStore:
                 min_size=self._min,
                 max_size=self._max,
                 server_settings={"application_name": "hookline"},
+                reset=_reset,
             )
             async with self._pool.acquire() as conn:
                 await schema.prepare(conn, self.where, migrate=migrate)
@@ -138,14 +139,30 @@ class PostgresStore:
     ) -> T:
         """Run ``fn`` in a transaction of its own, again if it loses a race; NOTIFY dispatchers in
         it if it made deliveries due. InputError passes through; driver errors become StoreError."""
+
+        async def run(conn: asyncpg.Connection) -> tuple[T, bool]:
+            async with conn.transaction():
+                tx = Tx(conn)
+                result = await fn(tx)
+                if tx.wake:
+                    await conn.execute(sql.NOTIFY)
+            return result, tx.wake
+
+        return await self._with_connection(run, races=races)
+
+    async def _with_connection(
+        self,
+        fn: Callable[[asyncpg.Connection], Awaitable[tuple[T, bool]]],
+        *,
+        races: tuple[type[BaseException], ...] = RACES,
+    ) -> T:
+        """Run ``fn`` on a pooled connection (``fn`` owns its transactions), again if it loses a
+        race. ``fn`` returns (result, whether deliveries may have become due)."""
         pool = self._require_pool()
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                async with pool.acquire() as conn, conn.transaction():
-                    tx = Tx(conn)
-                    result = await fn(tx)
-                    if tx.wake:
-                        await conn.execute(sql.NOTIFY)
+                async with pool.acquire() as conn:
+                    result, wake = await fn(conn)
             except races as exc:
                 if attempt == ATTEMPTS:
                     raise StoreError(f"a write kept losing races with other processes: {_describe(exc)}") from exc
@@ -153,7 +170,7 @@ class PostgresStore:
                 continue
             except DRIVER_ERRORS as exc:
                 raise StoreError(f"a PostgreSQL write failed: {_describe(exc)}") from exc
-            if tx.wake:
+            if wake:
                 self._wake.set()  # a dispatcher in this process need not wait for the notification
             return result
         raise AssertionError("unreachable")
@@ -166,7 +183,12 @@ class PostgresStore:
         return await self._transaction(lambda tx: Writes(tx).ingest(items, self.clock.now()), races=INGEST_RACES)
 
     async def _complete_batch(self, ops: list[Op]) -> list[Any]:
-        return await self._transaction(lambda tx: deliveries.complete(tx, [op.payload for op in ops]))
+        items = [op.payload for op in ops]
+
+        async def run(conn: asyncpg.Connection) -> tuple[list[Any], bool]:
+            return [None] * len(items), await deliveries.complete(conn, items)
+
+        return await self._with_connection(run)
 
     # reads -----------------------------------------------------------------------------------
     async def _fetch(self, query: str, *args: Any) -> list[Any]:
@@ -286,7 +308,10 @@ class PostgresStore:
     async def claim_deliveries(
         self, owner: str, limit: int, now: float, lease: float, per_subscription: int
     ) -> list[Claim]:
-        return await self._transaction(lambda tx: deliveries.claim(tx.conn, owner, limit, now, lease, per_subscription))
+        async def run(conn: asyncpg.Connection) -> tuple[list[Claim], bool]:
+            return await deliveries.claim(conn, owner, limit, now, lease, per_subscription), False
+
+        return await self._with_connection(run)
 
     async def complete_delivery(self, completion: Completion, now: float, disable_after: float) -> None:
         await self._completions.submit("complete", (completion, now, disable_after))
@@ -339,6 +364,14 @@ class PostgresStore:
     async def backlog(self, now: float) -> Backlog:
         pending, oldest, dead = await self._fetch_one(sql.BACKLOG)
         return Backlog(pending=pending, oldest_pending_at=oldest, dead=dead)
+
+
+async def _reset(conn: asyncpg.Connection) -> None:
+    """What a connection needs before it goes back to the pool. Not asyncpg's default (RESET ALL,
+    UNLISTEN *, ... — a round trip on every release): this store leaves no session state behind
+    (the listener has its own connection), at most a transaction interrupted by a cancellation."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
 
 
 def _describe(exc: BaseException) -> str:
