@@ -152,6 +152,7 @@ class Hookline:
 async def hookline_factory(tmp_path: Path) -> AsyncIterator[Any]:
     """Start hookline servers: ``await hookline_factory(database_url, clock=..., **env)``."""
     from hookline.app import build_app
+
     stack = contextlib.AsyncExitStack()
 
     async def start(database_url: str, *, clock: Any = None, **env: str) -> Hookline:
