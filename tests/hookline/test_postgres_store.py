@@ -199,3 +199,15 @@ async def test_hookline_migrate_on_postgresql(pg_url: str) -> None:
     assert "migrated from schema version 0 to 1" in first.stdout
     again = await asyncio.to_thread(_cli, "migrate", url=pg_url)
     assert again.returncode == 0 and "already at schema version 1" in again.stdout
+
+
+async def test_a_newer_schema_stops_start_up_with_a_clear_message(pg_url: str) -> None:
+    assert (await asyncio.to_thread(_cli, "migrate", url=pg_url)).returncode == 0
+    conn = await asyncpg.connect(pg_url)
+    try:
+        await conn.execute("INSERT INTO schema_migrations VALUES (999, 'from-the-future', now())")
+    finally:
+        await conn.close()
+    refused = await asyncio.to_thread(_cli, "serve", "--role", "dispatcher", "--port", "9", url=pg_url)
+    assert refused.returncode == 1
+    assert "schema version 999" in refused.stderr and "upgrade hookline" in refused.stderr
