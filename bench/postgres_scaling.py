@@ -39,6 +39,8 @@ import asyncpg
 import httpx
 import orjson
 
+from bench.cpu import cpu_seconds, machine_busy, postgres_cpu, postgres_used
+from bench.sink import SinkProtocol, SinkStats
 from hookline.clock import SystemClock
 from hookline.ids import new_id
 from hookline.models import Inbound, SigningSecret, Subscription
@@ -49,52 +51,6 @@ from receiver.adapters import ADAPTERS
 REPO = Path(__file__).resolve().parents[1]
 SUBSCRIPTIONS = 4
 TOKEN = "bench-token-0123456789abcdef"
-RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok"
-SHARED_PG_PROCESSES = ("walwriter", "checkpointer", "background writer")
-
-
-# --- the sink -------------------------------------------------------------------------------------
-@dataclass
-class SinkStats:
-    count: int = 0
-    first: float = 0.0
-    last: float = 0.0
-
-
-class SinkProtocol(asyncio.Protocol):
-    """Answers 200 to every request on a keep-alive connection, counting them; parses no more
-    than the end of the headers and Content-Length."""
-
-    def __init__(self, stats: SinkStats) -> None:
-        self.stats = stats
-        self.buffer = b""
-        self.transport: Any = None
-
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while True:
-            end = self.buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head = self.buffer[:end].lower()
-            at = head.find(b"content-length:")
-            length = 0
-            if at >= 0:
-                stop = head.find(b"\r\n", at)
-                length = int(head[at + 15 : stop if stop > 0 else None])
-            size = end + 4 + length
-            if len(self.buffer) < size:
-                return
-            self.buffer = self.buffer[size:]
-            now = time.perf_counter()
-            if self.stats.count == 0:
-                self.stats.first = now
-            self.stats.count += 1
-            self.stats.last = now
-            self.transport.write(RESPONSE)
 
 
 # --- the backlog ----------------------------------------------------------------------------------
@@ -205,10 +161,10 @@ async def run_once(
                 await _until(lambda p=port, pr=process: _ready(client, p, pr), 30, "a dispatcher to start")
         stats.count, stats.first, stats.last = 0, 0.0, 0.0
         pids = [p.pid for p in processes]
-        before = (_cpu(pids), await _postgres_cpu(monitor, name), time.process_time(), _machine_busy())
+        before = (cpu_seconds(pids), await postgres_cpu(monitor, name), time.process_time(), machine_busy())
         await enable_all(dsn)
         await _until(lambda: stats.count >= total, 600, "the backlog to drain")
-        after = (_cpu(pids), await _postgres_cpu(monitor, name), time.process_time(), _machine_busy())
+        after = (cpu_seconds(pids), await postgres_cpu(monitor, name), time.process_time(), machine_busy())
         elapsed = stats.last - stats.first
         await _until(lambda: _all_delivered(monitor, total), 30, "every attempt to be recorded")
     finally:
@@ -218,7 +174,7 @@ async def run_once(
         for process in processes:
             process.wait(30)
         await _admin(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    dispatcher, postgres, sink = after[0] - before[0], _postgres_used(before[1], after[1]), after[2] - before[2]
+    dispatcher, postgres, sink = after[0] - before[0], postgres_used(before[1], after[1]), after[2] - before[2]
     return Run(
         rate=(stats.count - 1) / elapsed,
         dispatcher_us=dispatcher / total * 1e6,
@@ -254,43 +210,6 @@ async def _until(condition: Any, timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
         await asyncio.sleep(0.01)
-
-
-# --- CPU accounting -------------------------------------------------------------------------------
-def _cpu(pids: list[int]) -> float:
-    """CPU seconds (user + system) the processes have used (``taskset`` execs in place)."""
-    return sum(_cpu_of(pid) for pid in pids)
-
-
-def _cpu_of(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-async def _postgres_cpu(monitor: asyncpg.Connection, database: str) -> dict[int, float]:
-    """CPU seconds so far of the backends serving ``database`` and of the shared WAL writer,
-    checkpointer and background writer (the server is shared: other databases' backends are left out)."""
-    found = await monitor.fetch(
-        "SELECT pid FROM pg_stat_activity WHERE datname = $1 OR backend_type = ANY($2::text[])",
-        database,
-        list(SHARED_PG_PROCESSES),
-    )
-    own = monitor.get_server_pid()
-    return {r[0]: _cpu_of(r[0]) for r in found if r[0] != own}
-
-
-def _postgres_used(before: dict[int, float], after: dict[int, float]) -> float:
-    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
-
-
-def _machine_busy() -> float:
-    """CPU seconds the whole machine has been busy (every core, every process)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 # --- helpers --------------------------------------------------------------------------------------
