@@ -67,7 +67,11 @@ class Dispatcher:
             await asyncio.gather(*pending, return_exceptions=True)
             if unfinished:
                 log.warning("releasing %d deliveries still in flight at shutdown", len(unfinished))
-                await self.rt.store.release_deliveries(self.owner, unfinished)
+                try:
+                    await self.rt.store.release_deliveries(self.owner, unfinished)
+                except Exception:
+                    # Their leases expire instead; the HTTP client must still be closed.
+                    log.exception("releasing deliveries at shutdown failed")
         await self.sender.close()
         log.info("dispatcher stopped", extra={"owner": self.owner})
 

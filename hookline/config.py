@@ -83,11 +83,7 @@ class Config:
     @property
     def safe_database_url(self) -> str:
         """The database URL with any password replaced by ``***`` (for logs and ``info``)."""
-        parts = urlsplit(self.database_url)
-        if parts.password:
-            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-            return urlunsplit(parts._replace(netloc=netloc))
-        return self.database_url
+        return redact_database_url(self.database_url)
 
     def __repr__(self) -> str:
         return (
@@ -272,6 +268,15 @@ def _url_host(host: str) -> str:
     except ValueError:
         pass
     return host
+
+
+def redact_database_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``: the form to show in logs and messages."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
 
 
 def sqlite_path(database_url: str) -> Path:

@@ -68,6 +68,19 @@ async def pg_url() -> AsyncIterator[str]:
         yield url
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Set a test's database up before its servers, so that they stop before it is dropped
+    (fixtures are torn down in the reverse order of their set-up)."""
+    for item in items:
+        names: list[str] | None = getattr(item, "fixturenames", None)
+        if not names or "hookline_factory" not in names:
+            continue
+        for name in ("pg_url", "database_url"):
+            if name in names:
+                names.remove(name)
+                names.insert(0, name)
+
+
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 

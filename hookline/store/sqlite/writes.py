@@ -10,12 +10,12 @@ from typing import Any
 import orjson
 
 from dispatcher.fanout import NewDelivery, SubscriptionSet, plan_deliveries
-from hookline.clock import isoformat
 from hookline.errors import Conflict, NotFound
 from hookline.events import assemble
 from hookline.models import CallbackResult, Claim, Completion, Event, Inbound, Job, Subscription
 from hookline.store import rows
 from hookline.store.base import NewJob, SubscriptionChanges
+from hookline.store.health import Health
 from hookline.store.sqlite import sql
 from receiver.correlate import JobIndex, lookup_keys, plan_ingest
 
@@ -237,7 +237,7 @@ class Writes:
                 for a in (c.attempt for c, _, _ in items)
             ],
         )
-        health: dict[str, _Health] = {}
+        health: dict[str, Health] = {}
         for position, (completion, now, disable_after) in enumerate(items):
             a = completion.attempt
             row = conn.execute(
@@ -255,7 +255,7 @@ class Writes:
             ).fetchone()
             if row is None:
                 continue  # the lease expired and another dispatcher owns the delivery now
-            h = health.setdefault(completion.subscription_id, _Health(now, disable_after))
+            h = health.setdefault(completion.subscription_id, Health(now, disable_after))
             h.add(completion, position)
             if completion.status != "pending":
                 conn.execute(sql.PROMOTE_NEXT, (now, completion.subscription_id, row[0]))
@@ -267,7 +267,7 @@ class Writes:
                 disabled[h.blamed] = reason
         return disabled
 
-    def _apply_health(self, sub_id: str, h: _Health) -> str | None:
+    def _apply_health(self, sub_id: str, h: Health) -> str | None:
         """Update the subscription's health; return the reason if this disabled it."""
         conn = self.conn
         if h.success_at is not None:
@@ -281,12 +281,14 @@ class Writes:
             if conn.execute(sql.DISABLE_SUBSCRIPTION, (h.disable_reason, h.now, sub_id)).rowcount > 0:
                 disabled = h.disable_reason
         elif h.success_at is None and h.failed_at is not None:
-            cutoff = h.now - h.disable_after
             row = conn.execute(sql.GET_FAILING_SINCE, (sub_id,)).fetchone()
-            if row is not None and row[0] is not None and row[0] <= cutoff:
-                reason = f"failing without a success since {isoformat(row[0])}"
-                if conn.execute(sql.DISABLE_IF_FAILING_SINCE, (reason, h.now, sub_id, cutoff)).rowcount > 0:
-                    disabled = reason
+            reason = h.reason_to_disable(row[0] if row is not None else None)
+            cutoff = h.now - h.disable_after
+            if (
+                reason is not None
+                and conn.execute(sql.DISABLE_IF_FAILING_SINCE, (reason, h.now, sub_id, cutoff)).rowcount
+            ):
+                disabled = reason
         if disabled is not None:
             conn.execute(sql.PAUSE_SUBSCRIPTION, (sub_id,))
         if disabled is not None or h.throttle_until is not None:
@@ -313,31 +315,3 @@ class Writes:
             )
         conn.execute(sql.RETRY_DELIVERY, (now, now, delivery_id))
         self.wake = True
-
-
-class _Health:
-    """What one batch of attempts says about one subscription."""
-
-    def __init__(self, now: float, disable_after: float) -> None:
-        self.now = now
-        self.disable_after = disable_after
-        self.success_at: float | None = None
-        self.failed_at: float | None = None
-        self.disable_reason: str | None = None
-        self.throttle_until: float | None = None
-        self.blamed: int | None = None  # the batch position a disabling is reported on
-
-    def add(self, c: Completion, position: int) -> None:
-        at = c.attempt.attempted_at
-        if c.success:
-            self.success_at = max(self.success_at or at, at)
-        else:
-            self.failed_at = min(self.failed_at or at, at)
-            if self.blamed is None:
-                self.blamed = position
-        if c.disable_reason:
-            if self.disable_reason is None:
-                self.blamed = position
-            self.disable_reason = c.disable_reason
-        if c.throttle_until is not None:
-            self.throttle_until = max(self.throttle_until or 0.0, c.throttle_until)
