@@ -72,3 +72,14 @@ def test_only_the_receiver_is_published_and_dispatchers_are_several(services: di
     assert [p.split(":")[-1] for p in services["receiver"]["ports"]] == ["8080"]
     assert "ports" not in services["dispatcher"]
     assert services["dispatcher"]["deploy"]["replicas"] >= 2
+
+
+@pytest.mark.parametrize("role", ["receiver", "dispatcher"])
+def test_data_lives_in_the_images_writable_volume(services: dict[str, Any], role: str) -> None:
+    """The image prepares /data for its non-root user; a volume anywhere else would be created
+    root-owned and the archive could not be written."""
+    dockerfile = (REPO / "deploy" / "Dockerfile").read_text()
+    volume = re.search(r'VOLUME \["([^"]+)"\]', dockerfile).group(1)  # type: ignore[union-attr]
+    service = services[role]
+    assert environment(service)["HOOKLINE_DATA_DIR"] == volume
+    assert any(str(v).endswith(f":{volume}") for v in service["volumes"])
