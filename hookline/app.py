@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from hookline import tokens
-from hookline.api import callbacks, deliveries, health, jobs, subscriptions
+from hookline.api import archive, blend, callbacks, deliveries, health, jobs, subscriptions
 from hookline.api.http import error_response, input_error_response
 from hookline.api.middleware import RequestLog
 from hookline.clock import Clock, SystemClock
@@ -58,7 +58,7 @@ def build_app(
     routes: list[BaseRoute] = [*health.routes(rt)]
     if config.role in ("all", "receiver"):
         # Each module contributes its routes; add a module here to serve more.
-        for module in (receiver_routes, jobs, callbacks, subscriptions, deliveries):
+        for module in (receiver_routes, jobs, callbacks, subscriptions, deliveries, blend, archive):
             routes += module.routes(rt)
 
     services: list[Service] = []
@@ -105,8 +105,9 @@ def background_services(rt: Runtime) -> list[Service]:
     if rt.config.role not in ("all", "dispatcher"):
         return []
     from dispatcher.worker import Dispatcher
+    from hookline.upstream.services import upstream_services
 
-    return [Dispatcher(rt)]
+    return [Dispatcher(rt), *upstream_services(rt)]
 
 
 async def _input_error(request: Request, exc: Exception) -> Response:

@@ -224,7 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list[Callable[[Any], None]]:
     """Further commands (simulator, demo, API clients) register themselves here."""
-    return []
+    from hookline.simulator.cli import register as simulate
+
+    return [simulate]
 
 
 def main(argv: list[str] | None = None) -> int:
