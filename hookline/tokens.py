@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from hookline.config import Config
 from hookline.store.base import Store
@@ -48,3 +49,20 @@ def banner(config: Config, tokens: Tokens, version: str) -> str:
             f"  management API: {config.public_url}/v1/jobs   dashboard: {config.public_url}/",
         ]
     )
+
+
+def redact(value: Any, token: str) -> Any:
+    """``value`` (parsed JSON) with every occurrence of ``token`` in its strings replaced by ``***``.
+
+    The upstreams echo the callback URL they were given (mjproxy ``properties.notifyHook``, useapi
+    ``replyUrl``), and it carries the callback token; a job's latest snapshot goes to every
+    subscriber in ``data.upstream``, so it is redacted before it is stored on the job."""
+    if not token:
+        return value
+    if isinstance(value, str):
+        return value.replace(token, "***") if token in value else value
+    if isinstance(value, dict):
+        return {key: redact(item, token) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact(item, token) for item in value]
+    return value

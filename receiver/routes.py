@@ -19,6 +19,7 @@ from starlette.routing import Route
 from hookline.api.http import JSONResponse, error_response, read_body
 from hookline.models import Inbound
 from hookline.runtime import Runtime
+from hookline.tokens import redact
 from receiver.adapters import ADAPTERS, AdapterError
 
 # Headers worth keeping with a callback: they help tell senders apart when something goes wrong.
@@ -47,6 +48,7 @@ def routes(rt: Runtime) -> list[Route]:
         try:
             document = orjson.loads(body)
             inbound.snapshot = adapter(document)
+            inbound.snapshot.raw = redact(inbound.snapshot.raw, rt.callback_token)
         except orjson.JSONDecodeError as exc:
             inbound.reject_reason = f"the body is not valid JSON: {exc}"
         except AdapterError as exc:

@@ -19,6 +19,7 @@ import orjson
 from hookline.models import TERMINAL, Inbound, Snapshot
 from hookline.runtime import Runtime
 from hookline.store.work import PollClaim
+from hookline.tokens import redact
 from hookline.upstream.client import Polled, UpstreamClient
 from hookline.upstream.providers import build_clients
 from hookline.upstream.worker import Worker
@@ -97,6 +98,7 @@ class Reconciler(Worker[list[PollClaim]]):
         )
         try:
             inbound.snapshot = ADAPTERS[job.provider](orjson.loads(polled.body))
+            inbound.snapshot.raw = redact(inbound.snapshot.raw, self.rt.callback_token)
         except (orjson.JSONDecodeError, AdapterError) as exc:
             inbound.reject_reason = f"poll answer unusable: {exc}"
         result = await self.rt.store.record_callback(inbound)

@@ -23,6 +23,7 @@ from hookline.errors import UpstreamError
 from hookline.models import Inbound
 from hookline.runtime import Runtime
 from hookline.store.work import SubmissionClaim
+from hookline.tokens import redact
 from hookline.upstream.client import SubmitOutcome, UpstreamClient, failed
 from hookline.upstream.providers import build_clients
 from hookline.upstream.worker import Worker
@@ -85,6 +86,8 @@ class SubmitQueue(Worker[SubmissionClaim]):
 
     async def _finish(self, claim: SubmissionClaim, outcome: SubmitOutcome) -> None:
         answer = outcome.answer
+        if outcome.snapshot is not None:
+            outcome.snapshot.raw = redact(outcome.snapshot.raw, self.rt.callback_token)
         inbound = Inbound(
             provider=claim.provider,
             body=answer.body,

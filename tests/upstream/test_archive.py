@@ -124,3 +124,15 @@ async def test_an_expired_link_is_given_up_after_the_schedule(sim_factory: SimFa
     (done,) = await wait_for_jobs(h, [created["id"]], lambda j: j["archive"] and j["archive"]["state"] == "failed")
     assert done["archive"]["attempts"] == 3 and done["archive"]["last_error"] == "image 1: HTTP 404"
     assert done["archive"]["next_attempt_at"] is None
+
+
+async def test_subscribers_never_see_the_callback_token(sim_factory: SimFactory, upstreams: Upstreams) -> None:
+    # The upstreams echo the callback URL hookline gave them (notifyHook, replyUrl): it holds the token.
+    sim = await sim_factory(drop=0.5)
+    h = await upstreams.start(sim)
+    ids = [(await blend(h, provider, samples(sim)))["id"] for provider in ("mjproxy", "useapi")]
+    for j in await wait_for_jobs(h, ids, archived):
+        assert h.config.callback_token not in str(j["upstream"])
+        for event in j["events"]:
+            assert h.config.callback_token not in str(event["payload"]), event["type"]
+        assert "/callbacks/" in str(j["upstream"])  # the echo is there, minus the token
