@@ -91,7 +91,7 @@ class MjproxyClient:
     def _from_list(self, jobs: list[Job], answer: Answer) -> list[Polled]:
         doc = answer.json()
         if answer.status != 200 or not isinstance(doc, list):
-            error = f"list-by-condition answered HTTP {answer.status}: {answer.excerpt()}"
+            error = f"list-by-condition answered HTTP {answer.status}"
             return [Polled(j.id, None, error=error) for j in jobs]
         by_id = {text(t.get("id")): t for t in doc if isinstance(t, dict)}
         return [
@@ -107,7 +107,7 @@ class MjproxyClient:
         except UpstreamError as exc:
             return Polled(job.id, None, error=str(exc))
         if answer.status != 200:
-            return Polled(job.id, None, error=f"fetch answered HTTP {answer.status}: {answer.excerpt()}")
+            return Polled(job.id, None, error=f"fetch answered HTTP {answer.status}")
         if not answer.body.strip() or answer.body.strip() == b"null":
             return Polled(job.id, None)  # TaskController.fetch: unknown id → 200, empty body
         return Polled(job.id, answer.body, answer.content_type)

@@ -78,9 +78,10 @@ class SubmitQueue(Worker[SubmissionClaim]):
         now = self.rt.clock.now()
         await self.rt.store.hold_submission(claim.job_id, self.owner, now + self.backoff(), reason, now)
         self.rt.metrics.submissions.labels(claim.provider, "held").inc()
+        # The reason may quote the upstream's answer: it is on the job (submission.last_error), not in logs.
         log.info(
-            "blend held for later: %s",
-            reason,
+            "blend held for later (GET /v1/jobs/%s shows why)",
+            claim.job_id,
             extra={"job_id": claim.job_id, "provider": claim.provider, "attempt": claim.attempts + 1},
         )
 

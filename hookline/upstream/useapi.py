@@ -91,7 +91,7 @@ class UseapiClient:
         if answer.status == 404:
             return Polled(job.id, None)
         if answer.status != 200:
-            return Polled(job.id, None, error=f"GET /v1/jobs/ answered HTTP {answer.status}: {answer.excerpt()}")
+            return Polled(job.id, None, error=f"GET /v1/jobs/ answered HTTP {answer.status}")
         return Polled(job.id, answer.body, answer.content_type)
 
     async def close(self) -> None:
