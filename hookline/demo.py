@@ -20,7 +20,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import orjson
@@ -197,11 +197,10 @@ def _free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def _serving(app: Any, *, port: int = 0, lifespan: str = "on") -> AsyncIterator[str]:
+async def _serving(app: Any, *, port: int = 0, lifespan: Literal["on", "off"] = "on") -> AsyncIterator[str]:
     """Serve ``app`` on 127.0.0.1 for the duration of the block; yield its base URL."""
     config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan=lifespan, log_config=None, loop="none")
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
