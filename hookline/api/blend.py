@@ -40,9 +40,12 @@ def routes(rt: Runtime) -> list[Route]:
         subscription = None
         if parsed.callback_url is not None:
             subscription = await build_subscription(rt, {"url": parsed.callback_url}, now, field_name="callback_url")
-        guard = EgressGuard(rt.config.delivery.allow_private_targets)
-        async with ImageFetcher(guard, timeout=cfg.timeout) as fetcher:
-            prepared = await blend.prepare(parsed, fetcher, cfg.blend_image_max_bytes)
+        if parsed.provider == "mjproxy":  # the only one whose images hookline must fetch and encode
+            guard = EgressGuard(rt.config.delivery.allow_private_targets)
+            async with ImageFetcher(guard, timeout=cfg.timeout) as fetcher:
+                prepared = await blend.prepare(parsed, fetcher, cfg.blend_image_max_bytes)
+        else:
+            prepared = await blend.prepare(parsed, None, cfg.blend_image_max_bytes)
         job_id = new_id("job")
         job = await rt.store.register_submission(
             NewJob(

@@ -77,7 +77,6 @@ class Archiver(Worker[ArchiveClaim]):
             event = await self.rt.store.complete_archive(claim.job_id, self.owner, archived, now)
             if event is not None:
                 metrics.archive_downloads.labels("archived").inc()
-                metrics.events.labels(event.type).inc()
                 log.info("archived %d images", len(archived), extra={"job_id": claim.job_id})
             return
         schedule = self.cfg.archive_retry_schedule

@@ -112,12 +112,14 @@ def _images(doc: dict[str, Any], provider: str) -> list[str]:
     return list(images)
 
 
-async def prepare(blend: BlendRequest, fetcher: ImageFetcher, max_bytes: int) -> dict[str, Any]:
+async def prepare(blend: BlendRequest, fetcher: ImageFetcher | None, max_bytes: int) -> dict[str, Any]:
     """The request to keep in the submit queue: images as the provider takes them (mjproxy: data
-    URIs, fetching URL images now; useapi: the URLs), the dimensions and bot type. Raises
-    InputError naming ``images[i]`` when an image cannot be read or fetched."""
+    URIs, fetching URL images now with ``fetcher``; useapi: the URLs), the dimensions and bot type.
+    Raises InputError naming ``images[i]`` when an image cannot be read or fetched."""
     images = blend.images
     if blend.provider == "mjproxy":
+        if fetcher is None:
+            raise ValueError("mjproxy blends need an ImageFetcher")
         images = list(
             await asyncio.gather(*(_data_uri(fetcher, i, image, max_bytes) for i, image in enumerate(images)))
         )

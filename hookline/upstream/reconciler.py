@@ -27,7 +27,9 @@ from receiver.adapters import ADAPTERS, AdapterError
 
 log = logging.getLogger(__name__)
 CONCURRENCY = 4  # batches in flight
-CLAIM_PER_BATCH = 25
+# Jobs claimed per free batch slot: the smallest batch (useapi, one GET per job) is 10, so a claim
+# makes at most one batch more than the free slots, and no leased job waits for its lease to end.
+CLAIM_PER_BATCH = 10
 
 
 class Reconciler(Worker[list[PollClaim]]):
