@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import math
 import os
 import random
 import time
@@ -163,6 +164,10 @@ class Simulator:
         return body
 
     # queries for tests -----------------------------------------------------------------------
+    def idle(self) -> bool:
+        """True when no lifecycle step and no callback is in flight."""
+        return not self._background
+
     def api_requests(self) -> list[SimRequest]:
         """The requests made to the upstream APIs (not the image downloads)."""
         return [r for r in self.requests if r.path.startswith(("/mj/", "/v1/"))]
@@ -201,8 +206,8 @@ class Simulator:
             width, height = width // 2, height // 2
         path = f"/attachments/{CHANNEL}/{message_id}/{filename}"
         self._links[path] = (width, height, f"{task.provider}:{task.id}:{filename}")
-        issued = int(time.time())
-        expires = int(issued + self.knobs.link_ttl)
+        now = time.time()
+        issued, expires = int(now), math.ceil(now + self.knobs.link_ttl)  # valid for at least link_ttl
         query = f"ex={expires:08x}&is={issued:08x}"
         return f"{task.base_url}{path}?{query}&hm={self._sign(path, query)}&"
 

@@ -143,12 +143,19 @@ async def wait_for_jobs(
                     found[job_id] = current
         return len(found) == len(job_ids)
 
-    await wait_for(all_done, timeout=timeout, interval=0.1, what=what or f"{len(job_ids)} jobs")
+    try:
+        await wait_for(all_done, timeout=timeout, interval=0.1, what=what or f"{len(job_ids)} jobs")
+    except AssertionError as exc:
+        late = [await job(h, j) for j in job_ids if j not in found][:3]
+        shown = [{k: j[k] for k in ("id", "status", "error", "submission", "archive")} for j in late]
+        raise AssertionError(f"{exc}; still waiting for {len(job_ids) - len(found)}, e.g. {shown}") from None
     return [found[j] for j in job_ids]
 
 
 def archived(j: dict[str, Any]) -> bool:
-    return j["archive"] is not None and j["archive"]["state"] == "archived"
+    """Archived, and the event seen (the job detail reads its parts one query at a time)."""
+    done = j["archive"] is not None and j["archive"]["state"] == "archived"
+    return done and any(e["type"] == "job.archived" for e in j["events"])
 
 
 def terminal(j: dict[str, Any]) -> bool:

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from tests.support import MJPROXY_LIFECYCLE, fixture_json, wait_for
-from tests.upstream.conftest import Sim, SimFactory
+from tests.upstream.conftest import Sim, SimFactory, download
 
 PNG_1PX = fixture_json("mjproxy-blend-00e-submit-request.json")["base64Array"][0]
 
@@ -241,8 +241,7 @@ async def _fates(sim_factory: SimFactory) -> list[tuple[int, str, str, bool]]:
     async with httpx.AsyncClient(base_url=s.url) as c:
         for _ in range(4):
             await c.post("/mj/submit/blend", json=mj_body("http://127.0.0.1:9/nobody-listens"))
-    await wait_for(lambda: all(t.finished for t in s.sim.tasks.values()), what="every task to finish")
-    await wait_for(lambda: all(cb.dropped or cb.error for cb in s.sim.callbacks), what="every callback")
+    await wait_for(s.sim.idle, what="every task and callback to finish")
     number = {t.id: t.number for t in s.sim.tasks.values()}
     return sorted(
         (number[cb.task_id], orjson.loads(cb.body)["status"], orjson.loads(cb.body)["progress"], cb.dropped)
@@ -256,21 +255,31 @@ async def test_a_seed_makes_the_knobs_repeatable(sim_factory: SimFactory) -> Non
     assert any(f[3] for f in first) and not all(f[3] for f in first)
 
 
-async def test_results_are_real_pngs_at_expiring_cdn_links(sim_factory: SimFactory, subscriber: Any) -> None:
-    sink, url = subscriber
-    s = await sim_factory(link_ttl=1.0)
+async def _result_link(s: Sim, hook: str, sink: Any, **body: Any) -> str:
     async with httpx.AsyncClient(base_url=s.url) as c:
-        await c.post("/mj/submit/blend", json=mj_body(f"{url}/mj", dimensions="LANDSCAPE"))
-        await wait_for(lambda: any(r.json()["status"] == "SUCCESS" for r in sink.received))
-        link = sink.received[-1].json()["imageUrl"]
-        image = await c.get(link)
-        tampered = await c.get(link.replace("hm=", "hm=0"))
-        await wait_for(lambda: time.time() > int(link.split("ex=")[1][:8], 16) + 0.1, timeout=3, what="expiry")
-        expired = await c.get(link)
+        task_id = (await c.post("/mj/submit/blend", json=mj_body(hook, **body))).json()["result"]
+    done = await wait_for(
+        lambda: [r.json() for r in sink.received if r.json()["id"] == task_id and r.json()["status"] == "SUCCESS"]
+    )
+    link: str = done[0]["imageUrl"]
+    return link
+
+
+async def test_results_are_real_pngs_at_cdn_links(sim: Sim, subscriber: Any) -> None:
+    sink, url = subscriber
+    link = await _result_link(sim, f"{url}/mj", sink, dimensions="LANDSCAPE")
+    image, tampered = await download(link), await download(link.replace("hm=", "hm=0"))
     assert image.status_code == 200 and image.headers["content-type"] == "image/png"
     assert png_size(image.content) == (96, 64)  # landscape, 3:2
-    for gone in (tampered, expired):
-        assert gone.status_code == 404 and gone.text == "This content is no longer available."
+    assert int(link.split("ex=")[1][:8], 16) > time.time() + 3600  # a day, as Discord's links
+    assert tampered.status_code == 404 and tampered.text == "This content is no longer available."
+
+
+async def test_result_links_expire(sim_factory: SimFactory, subscriber: Any) -> None:
+    sink, url = subscriber
+    s = await sim_factory(link_ttl=-2)  # already past its ex= when sent
+    expired = await download(await _result_link(s, f"{url}/mj", sink))
+    assert expired.status_code == 404 and expired.text == "This content is no longer available."
 
 
 async def test_auth_knobs(sim_factory: SimFactory) -> None:
