@@ -54,6 +54,15 @@ def _spring_400(path: str) -> Response:
     return _json({"timestamp": now, "status": 400, "error": "Bad Request", "path": path}, 400)
 
 
+def _object(body: bytes) -> dict[str, Any] | None:
+    """The body as a JSON object, or None where Jackson would refuse it."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
 def _valid_data_url(value: Any) -> bool:
     if not isinstance(value, str):
         return False
@@ -78,11 +87,8 @@ def routes(sim: Simulator) -> list[Route]:
             await asyncio.sleep(sim.knobs.answer_delay)
         if not await authorized(request):
             return Response(status_code=401)
-        try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return _spring_400(request.url.path)
-        if not isinstance(doc, dict):
+        doc = _object(body)
+        if doc is None:
             return _spring_400(request.url.path)
         dimensions = doc.get("dimensions", "SQUARE")
         bot_type = doc.get("botType")
@@ -138,11 +144,10 @@ def routes(sim: Simulator) -> list[Route]:
         body = await sim.record(request)
         if not await authorized(request):
             return Response(status_code=401)
-        try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError:
+        doc = _object(body)
+        if doc is None:
             return _spring_400(request.url.path)
-        ids = doc.get("ids") if isinstance(doc, dict) else None
+        ids = doc.get("ids")
         if not isinstance(ids, list):
             return _json([])
         found = [t for i in ids if isinstance(i, str) and (t := sim.tasks.get(("mjproxy", i))) is not None]

@@ -16,10 +16,9 @@ import logging
 
 import orjson
 
-from hookline.models import TERMINAL, Inbound, Snapshot
+from hookline.models import TERMINAL, Snapshot
 from hookline.runtime import Runtime
 from hookline.store.work import PollClaim
-from hookline.tokens import redact
 from hookline.upstream.client import Polled, UpstreamClient
 from hookline.upstream.providers import build_clients
 from hookline.upstream.worker import Worker
@@ -91,23 +90,18 @@ class Reconciler(Worker[list[PollClaim]]):
             metrics.reconciler_polls.labels(job.provider, "unknown").inc()
             log.info("the upstream does not know this job", extra={"job_id": job.id, "provider": job.provider})
             return False
-        inbound = Inbound(
-            provider=job.provider,
-            body=polled.body,
-            headers={"content-type": polled.content_type} if polled.content_type else {},
-            received_at=self.rt.clock.now(),
-            source="poll",
-        )
+        snapshot, problem = None, None
         try:
-            inbound.snapshot = ADAPTERS[job.provider](orjson.loads(polled.body))
-            inbound.snapshot.raw = redact(inbound.snapshot.raw, self.rt.callback_token)
+            snapshot = ADAPTERS[job.provider](orjson.loads(polled.body))
         except (orjson.JSONDecodeError, AdapterError) as exc:
-            inbound.reject_reason = f"poll answer unusable: {exc}"
+            problem = f"poll answer unusable: {exc}"
+        inbound = self.inbound(job.provider, "poll", polled.body, content_type=polled.content_type, snapshot=snapshot)
+        inbound.reject_reason = problem
         result = await self.rt.store.record_callback(inbound)
         metrics.reconciler_polls.labels(job.provider, result.outcome).inc()
         if result.outcome == "applied":
             log.info("reconciled from a poll", extra={"job_id": job.id, "provider": job.provider})
-        return inbound.snapshot is not None and inbound.snapshot.status in TERMINAL
+        return snapshot is not None and snapshot.status in TERMINAL
 
     async def _time_out(self, claim: PollClaim) -> None:
         job = claim.job
@@ -116,22 +110,16 @@ class Reconciler(Worker[list[PollClaim]]):
             f"({self.cfg.job_timeout:g} s) after it got the job"
         )
         raw = {"error": "timeout", "detail": detail}
-        inbound = Inbound(
-            provider=job.provider,
-            body=orjson.dumps(raw),
-            headers={},
-            received_at=self.rt.clock.now(),
-            source="timeout",
-            snapshot=Snapshot(
-                upstream_id=job.upstream_id,
-                correlation_key=job.id,
-                status="failed",
-                progress=None,
-                error="timeout",
-                # Keep the upstream's last word as the job's snapshot; the timeline keeps ours.
-                raw=job.upstream if job.upstream is not None else raw,
-            ),
+        snapshot = Snapshot(
+            upstream_id=job.upstream_id,
+            correlation_key=job.id,
+            status="failed",
+            progress=None,
+            error="timeout",
+            # Keep the upstream's last word as the job's snapshot; the timeline keeps ours.
+            raw=job.upstream if job.upstream is not None else raw,
         )
+        inbound = self.inbound(job.provider, "timeout", orjson.dumps(raw), snapshot=snapshot)
         result = await self.rt.store.record_callback(inbound)
         self.rt.metrics.reconciler_polls.labels(job.provider, "timeout").inc()
         log.warning("job timed out", extra={"job_id": job.id, "provider": job.provider, "outcome": result.outcome})

@@ -20,10 +20,8 @@ import random
 import orjson
 
 from hookline.errors import UpstreamError
-from hookline.models import Inbound
 from hookline.runtime import Runtime
 from hookline.store.work import SubmissionClaim
-from hookline.tokens import redact
 from hookline.upstream.client import SubmitOutcome, UpstreamClient, failed
 from hookline.upstream.providers import build_clients
 from hookline.upstream.worker import Worker
@@ -87,15 +85,8 @@ class SubmitQueue(Worker[SubmissionClaim]):
 
     async def _finish(self, claim: SubmissionClaim, outcome: SubmitOutcome) -> None:
         answer = outcome.answer
-        if outcome.snapshot is not None:
-            outcome.snapshot.raw = redact(outcome.snapshot.raw, self.rt.callback_token)
-        inbound = Inbound(
-            provider=claim.provider,
-            body=answer.body,
-            headers={"content-type": answer.content_type} if answer.content_type else {},
-            received_at=self.rt.clock.now(),
-            source="submit",
-            snapshot=outcome.snapshot,
+        inbound = self.inbound(
+            claim.provider, "submit", answer.body, content_type=answer.content_type, snapshot=outcome.snapshot
         )
         await self.rt.store.finish_submission(claim.job_id, inbound, sent=outcome.kind == "sent")
         self.rt.metrics.submissions.labels(claim.provider, outcome.kind).inc()
@@ -109,14 +100,7 @@ class SubmitQueue(Worker[SubmissionClaim]):
     async def _refuse(self, claim: SubmissionClaim, reason: str) -> None:
         """Fail the job without an upstream answer to show (unreachable, timed out, unconfigured)."""
         raw = {"error": reason}
-        inbound = Inbound(
-            provider=claim.provider,
-            body=orjson.dumps(raw),
-            headers={},
-            received_at=self.rt.clock.now(),
-            source="submit",
-            snapshot=failed(claim.job_id, reason, raw),
-        )
+        inbound = self.inbound(claim.provider, "submit", orjson.dumps(raw), snapshot=failed(claim.job_id, reason, raw))
         await self.rt.store.finish_submission(claim.job_id, inbound, sent=False)
         self.rt.metrics.submissions.labels(claim.provider, "error").inc()
         log.warning("blend not sent: %s", reason, extra={"job_id": claim.job_id, "provider": claim.provider})

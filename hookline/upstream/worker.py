@@ -16,7 +16,9 @@ from abc import ABC, abstractmethod
 from typing import Generic, TypeVar
 
 from hookline.ids import ulid
+from hookline.models import Inbound, Snapshot
 from hookline.runtime import Runtime
+from hookline.tokens import redact
 
 log = logging.getLogger(__name__)
 U = TypeVar("U")
@@ -80,6 +82,22 @@ class Worker(ABC, Generic[U]):
                     log.exception("%s: giving back leases failed; they will expire", self.name)
         await self.close()
         log.info("%s stopped", self.name, extra={"owner": self.owner})
+
+    def inbound(
+        self,
+        provider: str,
+        source: str,
+        body: bytes,
+        *,
+        content_type: str | None = None,
+        snapshot: Snapshot | None = None,
+    ) -> Inbound:
+        """What hookline heard from (or about) an upstream, for the ingest path: received now, and
+        the snapshot's echo of the callback URL stripped of its token (see ``tokens.redact``)."""
+        if snapshot is not None:
+            snapshot.raw = redact(snapshot.raw, self.rt.callback_token)
+        headers = {"content-type": content_type} if content_type else {}
+        return Inbound(provider, body, headers, self.rt.clock.now(), source=source, snapshot=snapshot)
 
     def wake(self) -> None:
         """Look for work now rather than at the next interval."""
