@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from hookline import dashboard, tokens
-from hookline.api import callbacks, deliveries, health, jobs, openapi, subscriptions
+from hookline.api import archive, blend, callbacks, deliveries, health, jobs, openapi, subscriptions
 from hookline.api.http import error_response, input_error_response
 from hookline.api.middleware import RequestLog
 from hookline.clock import Clock, SystemClock
@@ -60,7 +60,7 @@ def build_app(
     if config.role in ("all", "receiver"):
         middleware.append(Middleware(receiver_routes.CallbackFastPath, rt=rt))
         # Each module contributes its routes; add a module here to serve more.
-        for module in (receiver_routes, jobs, callbacks, subscriptions, deliveries, openapi, dashboard):
+        for module in (receiver_routes, jobs, callbacks, subscriptions, deliveries, blend, archive, openapi, dashboard):
             routes += module.routes(rt)
 
     services: list[Service] = []
@@ -107,8 +107,9 @@ def background_services(rt: Runtime) -> list[Service]:
     if rt.config.role not in ("all", "dispatcher"):
         return []
     from dispatcher.worker import Dispatcher
+    from hookline.upstream.services import upstream_services
 
-    return [Dispatcher(rt)]
+    return [Dispatcher(rt), *upstream_services(rt)]
 
 
 async def _input_error(request: Request, exc: Exception) -> Response:

@@ -225,8 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _extensions() -> list[Callable[[Any], None]]:
     """Further commands (simulator, demo, API clients) register themselves here."""
     from hookline import manage
+    from hookline.demo import register as demo
+    from hookline.simulator.cli import register as simulate
 
-    return [manage.register]
+    return [manage.register, simulate, demo]
 
 
 def main(argv: list[str] | None = None) -> int:

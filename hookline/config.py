@@ -19,6 +19,8 @@ from hookline.errors import ConfigError
 
 PREFIX = "HOOKLINE_"
 DEFAULT_RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+# Discord CDN links expire within about a day (``ex=``): retrying an archive download past that is futile.
+DEFAULT_ARCHIVE_RETRY_SCHEDULE = (10.0, 60.0, 300.0, 1800.0, 3600.0, 7200.0)
 ROLES = ("all", "receiver", "dispatcher")
 LOG_FORMATS = ("auto", "json", "text")
 T = TypeVar("T")
@@ -52,6 +54,24 @@ class UpstreamConfig:
     reconcile_after: float = 120.0
     job_timeout: float = 1800.0
     archive_max_bytes: int = 32 * 1024 * 1024
+    # How long a submission held for a full upstream queue (mjproxy 23, useapi 429) waits before
+    # it is sent again: a random delay between the two bounds, so held jobs do not return in a herd.
+    submit_backoff: tuple[float, float] = (10.0, 30.0)
+    interval: float = 1.0  # how often the submit queue, reconciler and archiver look for work
+    timeout: float = 60.0  # one request to an upstream API (useapi answers a blend only once Discord has)
+    blend_image_max_bytes: int = 8 * 1024 * 1024  # one input image of POST /v1/blend
+    archive: bool = True
+    archive_retry_schedule: tuple[float, ...] = DEFAULT_ARCHIVE_RETRY_SCHEDULE
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """The providers hookline can call: mjproxy needs its URL, useapi its API token."""
+        found = []
+        if self.mjproxy_url:
+            found.append("mjproxy")
+        if self.useapi_token:
+            found.append("useapi")
+        return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -128,6 +148,12 @@ class Config:
             reconcile_after=r.get("RECONCILE_AFTER", _seconds(0.1, 86400), 120.0),
             job_timeout=r.get("JOB_TIMEOUT", _seconds(1, 30 * 86400), 1800.0),
             archive_max_bytes=r.get("ARCHIVE_MAX_BYTES", _int(1024, 1 << 31), 32 * 1024 * 1024),
+            submit_backoff=r.get("SUBMIT_BACKOFF", _range, (10.0, 30.0)),
+            interval=r.get("UPSTREAM_INTERVAL", _seconds(0.01, 60), 1.0),
+            timeout=r.get("UPSTREAM_TIMEOUT", _seconds(0.1, 600), 60.0),
+            blend_image_max_bytes=r.get("BLEND_IMAGE_MAX_BYTES", _int(1024, 64 * 1024 * 1024), 8 * 1024 * 1024),
+            archive=r.get("ARCHIVE", _bool, True),
+            archive_retry_schedule=r.get("ARCHIVE_RETRY_SCHEDULE", _schedule, DEFAULT_ARCHIVE_RETRY_SCHEDULE),
         )
         config = cls(
             data_dir=data_dir,
@@ -228,6 +254,17 @@ def _schedule(raw: str) -> tuple[float, ...]:
     if any(v < 0 or v > 30 * 86400 for v in values):
         raise ValueError("each delay must be from 0 to 2592000 seconds (30 days)")
     return values
+
+
+def _range(raw: str) -> tuple[float, float]:
+    parts = raw.split(",")
+    try:
+        low, high = (float(part) for part in parts) if len(parts) == 2 else (float(raw), float(raw))
+    except ValueError:
+        raise ValueError("expected seconds as MIN,MAX (e.g. 10,30) or one number") from None
+    if not 0 <= low <= high <= 86400:
+        raise ValueError("expected 0 <= MIN <= MAX <= 86400 seconds")
+    return low, high
 
 
 def _host(raw: str) -> str:

@@ -61,6 +61,18 @@ class Metrics:
             ["provider", "result"],
             registry=r,
         )
+        self.submissions = Counter(
+            "hookline_upstream_submissions",
+            "Blend submissions to the upstreams, by provider and result (sent, held, refused, error)",
+            ["provider", "result"],
+            registry=r,
+        )
+        self.archive_downloads = Counter(
+            "hookline_archive_downloads",
+            "Result images downloaded into the archive, by result (archived, retry, failed)",
+            ["result"],
+            registry=r,
+        )
 
     def emitted(self, event_types: Iterable[str]) -> None:
         """Count events that were just committed."""

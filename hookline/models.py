@@ -55,9 +55,12 @@ class Inbound:
     body: bytes
     headers: dict[str, str]
     received_at: float
-    source: str = "callback"  # callback | poll
+    source: str = "callback"  # callback | poll | submit | timeout
+    # When ``snapshot`` is set, ``body`` is the JSON document it was read from: that document is
+    # what the events it causes carry as ``data.upstream``.
     snapshot: Snapshot | None = None
     reject_reason: str | None = None  # set when the body is unusable: stored with outcome "rejected"
+    note: str | None = None  # why hookline itself made this one (a timeout): kept with it in the log
 
 
 @dataclass(slots=True)

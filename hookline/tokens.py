@@ -48,3 +48,17 @@ def banner(config: Config, tokens: Tokens, version: str) -> str:
             f"  management API: {config.public_url}/v1/jobs   dashboard: {config.public_url}/",
         ]
     )
+
+
+def redact(body: bytes, token: str) -> bytes:
+    """``body`` with every occurrence of the callback ``token`` replaced by ``***``.
+
+    The upstreams echo the callback URL they were given (mjproxy ``properties.notifyHook``, useapi
+    ``replyUrl``), and it carries the callback token. A callback's body is what subscribers get as
+    ``data.upstream``, so it is masked before it is parsed or stored. The token's characters
+    (``A-Za-z0-9-_.``, see ``config``) are never escaped in JSON nor in URLs, so the result is the
+    same JSON document with the token masked."""
+    if not token:
+        return body
+    raw = token.encode()
+    return body.replace(raw, b"***") if raw in body else body

@@ -152,5 +152,5 @@ def _record(callback_id: str, job_id: str | None, item: Inbound, outcome: str, b
         received_at=item.received_at,
         headers=item.headers,
         body=body,
-        error=item.reject_reason,
+        error=item.reject_reason or item.note,
     )

@@ -28,6 +28,7 @@ from hookline.api.http import is_number, read_body
 from hookline.errors import InputError
 from hookline.models import Inbound
 from hookline.runtime import Runtime
+from hookline.tokens import redact
 from receiver.adapters import ADAPTERS, AdapterError
 
 # Headers worth keeping with a callback: they help tell senders apart when something goes wrong.
@@ -57,6 +58,7 @@ class CallbackReceiver:
             return 404, _error("unknown_provider", f"unknown provider {provider!r}; use one of: {', '.join(ADAPTERS)}")
         if not hmac.compare_digest(token.encode(), rt.callback_token.encode()):
             return 401, _error("unauthorized", "wrong callback token: use the URL 'hookline info' prints")
+        body = redact(body, rt.callback_token)
         inbound = Inbound(provider=provider, body=body, headers=headers, received_at=rt.clock.now())
         try:
             inbound.snapshot = adapter(orjson.loads(body))

@@ -101,6 +101,8 @@ def make_config(database_url: str, tmp_path: Path, **env: str) -> Config:
         "HOOKLINE_ADMIN_TOKEN": "admin-token-for-tests-0123456789",
         "HOOKLINE_CALLBACK_TOKEN": "callback-token-for-tests-0123456789",
         "HOOKLINE_ALLOW_PRIVATE_TARGETS": "true",
+        # The fixtures' result links point at the real Discord CDN: tests that archive turn it on.
+        "HOOKLINE_ARCHIVE": "false",
     }
     base.update({k if k.startswith("HOOKLINE_") else f"HOOKLINE_{k}": v for k, v in env.items()})
     return Config.from_env(base)

@@ -74,12 +74,13 @@ async def wait_for(
 
 
 @contextlib.asynccontextmanager
-async def run_server(app: ASGIApp, *, lifespan: str = "on") -> AsyncIterator[str]:
-    """Serve ``app`` with a real uvicorn server on a free loopback port; yield its base URL."""
+async def run_server(app: ASGIApp, *, lifespan: str = "on", port: int = 0) -> AsyncIterator[str]:
+    """Serve ``app`` with a real uvicorn server on a loopback port (a free one unless ``port`` is
+    given: a server that must know its own URL in advance); yield its base URL."""
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
-        port=0,
+        port=port,
         lifespan=lifespan,
         log_config=None,
         access_log=False,

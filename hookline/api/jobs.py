@@ -83,7 +83,8 @@ def routes(rt: Runtime) -> list[Route]:
 
 
 async def job_detail(rt: Runtime, job_id: str) -> dict[str, Any]:
-    """A job with its timeline: callbacks (newest first), events and deliveries."""
+    """A job with its timeline: callbacks (newest first), events and deliveries; for a job hookline
+    submitted, its ``submission``; for a succeeded one, its ``archive`` (null otherwise)."""
     job = await rt.store.get_job(job_id)
     if job is None:
         raise NotFound(f"no job {job_id!r}")
@@ -92,4 +93,8 @@ async def job_detail(rt: Runtime, job_id: str) -> dict[str, Any]:
     body["events"] = [e.to_api() for e in await rt.store.job_events(job_id)]
     deliveries = await rt.store.list_deliveries(DeliveryQuery(job_id=job_id, limit=500))
     body["deliveries"] = [d.to_api() for d in deliveries.items]
+    submission = await rt.store.get_submission(job_id)
+    body["submission"] = submission.to_api() if submission is not None else None
+    archived = await rt.store.get_archive(job_id)
+    body["archive"] = archived.to_api() if archived is not None else None
     return body

@@ -271,6 +271,35 @@ PATHS: dict[str, dict[str, Schema]] = {
             params=[DELIVERY_ID],
         ),
     },
+    "/v1/blend": {
+        "post": _op(
+            "submitBlend",
+            "Submit a blend to an upstream through hookline (validated first; the submit queue sends it)",
+            {
+                "202": _json(ref("SubmittedJob"), "the job and its submission, queued"),
+                "422": _error("an image cannot be fetched or used, or the callback URL is too long for useapi.net"),
+            },
+            tag="upstream",
+            body=ref("Blend"),
+        ),
+    },
+    "/v1/archive/{sha256}": {
+        "get": _op(
+            "getArchivedImage",
+            "An archived result image (no token: the URL is its content's SHA-256, sent in job.archived)",
+            {
+                "200": {
+                    "description": "the image, immutable",
+                    "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                "304": {"description": "not modified (If-None-Match)"},
+                "404": NOT_FOUND,
+            },
+            tag="upstream",
+            params=[_path_id("sha256", "the image's SHA-256, 64 lower-case hex digits")],
+            admin=False,
+        ),
+    },
     "/callbacks/{provider}/{token}": {
         "post": _op(
             "receiveCallback",

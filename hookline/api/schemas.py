@@ -129,7 +129,12 @@ COMPONENTS: dict[str, Schema] = {
             "id": STRING,
             "job_id": nullable(STRING),
             "provider": {"type": "string", "enum": list(PROVIDERS)},
-            "source": {"type": "string", "enum": ["callback", "poll"]},
+            "source": {
+                "type": "string",
+                "enum": ["callback", "poll", "submit", "timeout"],
+                "description": "callback: sent by the upstream; poll: fetched by the reconciler; submit: the "
+                "upstream's answer to a blend hookline sent; timeout: hookline gave up waiting",
+            },
             "outcome": {"type": "string", "enum": list(OUTCOMES)},
             "received_at": TIME,
             "headers": {"type": "object", "additionalProperties": STRING},
@@ -247,6 +252,39 @@ COMPONENTS["RegisteredJob"] = {
         ),
     ]
 }
+COMPONENTS["Submission"] = obj(
+    {
+        "provider": {"type": "string", "enum": list(PROVIDERS)},
+        "channel": nullable({"type": "string", "description": "useapi channel whose maxJobs bounds it"}),
+        "state": {"type": "string", "enum": ["pending", "sent", "refused"]},
+        "attempts": {"type": "integer", "minimum": 0},
+        "next_attempt_at": nullable(TIME),
+        "last_error": nullable(STRING),
+        "created_at": TIME,
+        "updated_at": TIME,
+        "sent_at": nullable(TIME),
+    }
+)
+COMPONENTS["ArchivedImage"] = obj(
+    {
+        "source_url": {"type": "string", "description": "where the upstream served it"},
+        "url": {"type": "string", "description": "GET /v1/archive/{sha256} on this hookline"},
+        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "content_type": {"type": "string"},
+        "bytes": {"type": "integer", "minimum": 0},
+    }
+)
+COMPONENTS["Archive"] = obj(
+    {
+        "state": {"type": "string", "enum": ["pending", "archived", "failed"]},
+        "attempts": {"type": "integer", "minimum": 0},
+        "next_attempt_at": nullable(TIME),
+        "last_error": nullable(STRING),
+        "images": {"type": "array", "items": ref("ArchivedImage")},
+        "created_at": TIME,
+        "updated_at": TIME,
+    }
+)
 COMPONENTS["JobDetail"] = {
     "allOf": [
         ref("Job"),
@@ -255,7 +293,38 @@ COMPONENTS["JobDetail"] = {
                 "callbacks": {"type": "array", "items": ref("Callback"), "description": "newest first"},
                 "events": {"type": "array", "items": ref("Event"), "description": "highest sequence first"},
                 "deliveries": {"type": "array", "items": ref("Delivery"), "description": "newest first"},
+                "submission": nullable(ref("Submission")),
+                "archive": nullable(ref("Archive")),
             }
+        ),
+    ]
+}
+COMPONENTS["Blend"] = obj(
+    {
+        "provider": {"type": "string", "enum": list(PROVIDERS)},
+        "images": {
+            "type": "array",
+            "minItems": 2,
+            "maxItems": 5,
+            "items": {"type": "string", "description": "an http(s) URL, or a data URI (midjourney-proxy only)"},
+        },
+        "dimensions": nullable({"type": "string", "enum": ["portrait", "square", "landscape"]}),
+        "bot_type": nullable(
+            {"type": "string", "enum": ["mid_journey", "niji_journey"], "description": "midjourney-proxy only"}
+        ),
+        "correlation_key": nullable({"type": "string", "maxLength": 1024}),
+        "metadata": nullable(METADATA),
+        "callback_url": nullable({"type": "string", "description": "this job's events only, signed"}),
+    },
+    required=["provider", "images"],
+    closed=True,
+)
+COMPONENTS["SubmittedJob"] = {
+    "allOf": [
+        ref("Job"),
+        obj(
+            {"submission": ref("Submission"), "subscription": obj({"id": STRING, "secret": STRING})},
+            required=["submission"],
         ),
     ]
 }

@@ -3,6 +3,7 @@ job with its timeline (callbacks with their raw bodies, events, deliveries and t
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -25,7 +26,7 @@ from hookline.dashboard.html import (
     when,
 )
 from hookline.dashboard.session import Session, Sessions, view
-from hookline.dashboard.state import job_counts, last_result, thumbnails
+from hookline.dashboard.state import job_counts, job_view, last_result, thumbnails
 from hookline.errors import NotFound
 from hookline.models import PROVIDERS, STATUSES, Attempt, CallbackRecord, Delivery, Event, Job
 from hookline.runtime import Runtime
@@ -52,8 +53,8 @@ def thumb_markup(job: dict[str, Any], *, limit: int = 1, size: int = 64) -> Mark
     )
 
 
-def job_row(job: Job) -> Markup:
-    data = job.to_api()
+def job_row(job: Job, data: dict[str, Any]) -> Markup:
+    """A row of the jobs list; ``data`` is the job's ``job_view``."""
     return html(
         '<tr data-job="{id}" data-terminal="{terminal}"><td class="thumb" data-field="thumb">{thumb}</td>'
         '<td><a href="/dashboard/jobs/{id}">{title}</a><div class="muted mono">{id}</div></td>'
@@ -100,7 +101,8 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
             providers=_options(PROVIDERS, provider, "any"),
             q=key or "",
         )
-        rows = join(job_row(j) for j in found.items) or html(
+        views = await asyncio.gather(*(job_view(store, j) for j in found.items))
+        rows = join(job_row(j, v) for j, v in zip(found.items, views, strict=True)) or html(
             '<tr><td colspan="6" class="muted">No jobs{m}.</td></tr>',
             m=" match these filters"
             if status or provider or key
@@ -146,7 +148,7 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
             "<h2>Deliveries</h2>{deliveries}<h2>Timeline</h2>{timeline}",
             id=job.id,
             counts=counts,
-            summary=_summary(job),
+            summary=_summary(job, await job_view(store, job)),
             here=here,
             deliveries=_deliveries_table(deliveries, session.csrf, here),
             timeline=_timeline(callbacks, events, deliveries, attempts),
@@ -159,8 +161,7 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
     ]
 
 
-def _summary(job: Job) -> Markup:
-    data = job.to_api()
+def _summary(job: Job, data: dict[str, Any]) -> Markup:
     facts = [
         ("Job id", html('<span class="mono">{v}</span>', v=job.id)),
         ("Provider", escape(job.provider)),

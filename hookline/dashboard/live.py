@@ -44,7 +44,7 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
         for job_id in _ids(request, "jobs", MAX_JOBS):
             job = await store.get_job(job_id)
             if job is not None:
-                answer["jobs"][job_id] = job_state(job)
+                answer["jobs"][job_id] = await job_state(store, job)
         for delivery_id in _ids(request, "deliveries", MAX_DELIVERIES):
             delivery = await store.get_delivery(delivery_id)
             if delivery is not None:

@@ -36,14 +36,23 @@ def thumbnails(job: dict[str, Any]) -> list[tuple[str, str, str]]:
     return out
 
 
-def job_state(job: Job) -> dict[str, Any]:
+async def job_view(store: Store, job: Job) -> dict[str, Any]:
+    """The job as the API shows it, with its archive when it succeeded (thumbnails prefer the
+    archived copies: the upstream's links expire within a day)."""
+    data = job.to_api()
+    archive = await store.get_archive(job.id) if job.status == "succeeded" else None
+    data["archive"] = archive.to_api() if archive is not None else None
+    return data
+
+
+async def job_state(store: Store, job: Job) -> dict[str, Any]:
     shown = 100 if job.status == "succeeded" else (job.progress or 0)
     return {
         "status": job.status,
         "progress": shown,
         "label": "—" if job.progress is None and job.status != "succeeded" else f"{shown}%",
         "terminal": job.terminal,
-        "thumbs": [list(t) for t in thumbnails(job.to_api())],
+        "thumbs": [list(t) for t in thumbnails(await job_view(store, job))],
     }
 
 

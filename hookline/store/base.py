@@ -25,6 +25,15 @@ from hookline.models import (
     Page,
     Subscription,
 )
+from hookline.store.work import (
+    ArchiveClaim,
+    ArchivedImage,
+    ArchiveState,
+    NewSubmission,
+    PollClaim,
+    Submission,
+    SubmissionClaim,
+)
 
 MAX_PAGE = 500
 
@@ -117,7 +126,9 @@ class Store(Protocol):
 
     # receiving -------------------------------------------------------------------------------
     async def record_callback(self, inbound: Inbound) -> CallbackResult:
-        """Correlate, apply and persist one callback with its events and deliveries, atomically."""
+        """Correlate, apply and persist one callback with its events and deliveries, atomically.
+        When the callback makes a job ``succeeded`` with image URLs, the same transaction queues
+        the job for the archive (a ``pending`` archive due now; once per job)."""
         ...
 
     async def register_job(self, new: NewJob, now: float) -> Job:
@@ -202,3 +213,69 @@ class Store(Protocol):
         ...
 
     async def backlog(self, now: float) -> Backlog: ...
+
+    # upstream: submissions ---------------------------------------------------------------------
+    async def register_submission(self, new: NewJob, submission: NewSubmission, now: float) -> Job:
+        """Create the job ``submission.job_id`` (from ``new``, with its one-off subscription) and
+        its submission, ``pending`` and due now, in one transaction."""
+        ...
+
+    async def claim_submissions(
+        self, owner: str, limit: int, now: float, lease: float, channel_limit: int
+    ) -> list[SubmissionClaim]:
+        """Lease up to ``limit`` due pending submissions of non-terminal jobs to ``owner`` (oldest
+        due first) and count an attempt for each. A submission with a ``channel`` is claimed only
+        while fewer than ``channel_limit`` jobs of that channel run: a job runs from the claim of
+        its submission until the job is terminal (sent and not terminal, or leased right now)."""
+        ...
+
+    async def hold_submission(self, job_id: str, owner: str, next_attempt_at: float, error: str, now: float) -> None:
+        """Put a claimed submission back in the queue, due at ``next_attempt_at``, noting why
+        (the upstream's queue was full, or it could not be reached). Ignored unless ``owner``
+        holds the lease."""
+        ...
+
+    async def finish_submission(self, job_id: str, inbound: Inbound, sent: bool) -> CallbackResult:
+        """Apply the upstream's answer to a submission (``inbound``: source ``submit``, its
+        snapshot carrying the job id as correlation key) exactly as ``record_callback`` does, and
+        mark the submission ``sent`` (``sent_at`` = the answer's time) or ``refused`` (with the
+        snapshot's error) — all in one transaction. Applies even if the lease was lost: the
+        upstream's answer is a fact."""
+        ...
+
+    async def get_submission(self, job_id: str) -> Submission | None: ...
+
+    # upstream: reconciler --------------------------------------------------------------------
+    async def claim_polls(
+        self, owner: str, limit: int, now: float, lease: float, providers: list[str], quiet_for: float
+    ) -> list[PollClaim]:
+        """Lease to ``owner`` up to ``limit`` non-terminal jobs of ``providers`` that have been
+        quiet (no callback or poll: ``last_seen_at``, else ``created_at``) since ``now - quiet_for``,
+        quietest first. Jobs whose submission is still in hookline's queue are not the upstream's
+        yet and are skipped. A claimed job is not offered again before ``now + quiet_for``, nor
+        while its lease (``now + lease``) lasts."""
+        ...
+
+    async def release_polls(self, owner: str, job_ids: list[str]) -> None:
+        """End ``owner``'s leases on these jobs (their next poll stays scheduled)."""
+        ...
+
+    # upstream: archive -----------------------------------------------------------------------
+    async def claim_archives(self, owner: str, limit: int, now: float, lease: float) -> list[ArchiveClaim]:
+        """Lease up to ``limit`` due pending archives to ``owner`` and count an attempt for each."""
+        ...
+
+    async def complete_archive(self, job_id: str, owner: str, images: list[ArchivedImage], now: float) -> Event | None:
+        """Mark the job's archive ``archived`` and emit ``job.archived`` (the job's next sequence,
+        ``data.archived_images`` = ``images``) with its deliveries, in one transaction. Returns
+        the event, or None (and changes nothing) when ``owner`` no longer holds the lease."""
+        ...
+
+    async def fail_archive(
+        self, job_id: str, owner: str, error: str, archived: list[ArchivedImage], retry_at: float | None, now: float
+    ) -> None:
+        """Record a failed attempt (``error``; the images kept so far): due again at ``retry_at``,
+        or ``failed`` for good when it is None. Ignored unless ``owner`` holds the lease."""
+        ...
+
+    async def get_archive(self, job_id: str) -> ArchiveState | None: ...

@@ -198,6 +198,12 @@ async def test_the_job_page_shows_callbacks_events_and_deliveries(
     for name in MJPROXY_LIFECYCLE[:3]:
         job_id = (await hookline.post_callback("mjproxy", fixture_bytes(name))).json()["job_id"]
     await wait_for(lambda: len(sink.received) == 2, what="two deliveries")
+
+    async def recorded() -> bool:  # the subscriber answered; the attempts are written just after
+        items = (await hookline.admin.get("/v1/deliveries", params={"status": "delivered"})).json()["items"]
+        return len(items) == 2
+
+    await wait_for(recorded, what="both attempts recorded")
     page = (await browser.get(f"/dashboard/jobs/{job_id}")).text
     assert page.count("callback received") == 3 and page.count("event emitted") == 2
     assert page.count("delivery attempt") == 2 and "duplicate" in page

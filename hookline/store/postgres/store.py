@@ -49,9 +49,18 @@ from hookline.store.base import (
     SubscriptionQuery,
 )
 from hookline.store.groupcommit import GroupCommitter, Op
-from hookline.store.postgres import deliveries, schema, sql
+from hookline.store.postgres import deliveries, schema, sql, upstream, upstream_sql
 from hookline.store.postgres.notify import Listener
 from hookline.store.postgres.writes import Tx, Writes
+from hookline.store.work import (
+    ArchiveClaim,
+    ArchivedImage,
+    ArchiveState,
+    NewSubmission,
+    PollClaim,
+    Submission,
+    SubmissionClaim,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -364,6 +373,65 @@ class PostgresStore:
     async def backlog(self, now: float) -> Backlog:
         pending, oldest, dead = await self._fetch_one(sql.BACKLOG)
         return Backlog(pending=pending, oldest_pending_at=oldest, dead=dead)
+
+    # upstream: submissions ---------------------------------------------------------------------
+    async def register_submission(self, new: NewJob, submission: NewSubmission, now: float) -> Job:
+        job = Job.new(
+            submission.job_id,
+            new.provider,
+            now,
+            origin=new.origin,
+            upstream_id=new.upstream_id,
+            correlation_key=new.correlation_key,
+            metadata=new.metadata,
+        )
+        if new.subscription is not None:
+            new.subscription.job_id = job.id
+        return await self._write(lambda w: upstream.register_submission(w, new, submission, job))
+
+    async def claim_submissions(
+        self, owner: str, limit: int, now: float, lease: float, channel_limit: int
+    ) -> list[SubmissionClaim]:
+        return await self._write(lambda w: upstream.claim_submissions(w, owner, limit, now, lease, channel_limit))
+
+    async def hold_submission(self, job_id: str, owner: str, next_attempt_at: float, error: str, now: float) -> None:
+        await self._write(lambda w: upstream.hold_submission(w, job_id, owner, next_attempt_at, error, now))
+
+    async def finish_submission(self, job_id: str, inbound: Inbound, sent: bool) -> CallbackResult:
+        return await self._transaction(
+            lambda tx: upstream.finish_submission(Writes(tx), job_id, inbound, sent, self.clock.now()),
+            races=INGEST_RACES,
+        )
+
+    async def get_submission(self, job_id: str) -> Submission | None:
+        row = await self._fetch_one(upstream_sql.GET_SUBMISSION, job_id)
+        return None if row is None else upstream.submission(row)
+
+    # upstream: reconciler --------------------------------------------------------------------
+    async def claim_polls(
+        self, owner: str, limit: int, now: float, lease: float, providers: list[str], quiet_for: float
+    ) -> list[PollClaim]:
+        return await self._write(lambda w: upstream.claim_polls(w, owner, limit, now, lease, providers, quiet_for))
+
+    async def release_polls(self, owner: str, job_ids: list[str]) -> None:
+        if job_ids:
+            await self._write(lambda w: upstream.release_polls(w, owner, job_ids))
+
+    # upstream: archive -----------------------------------------------------------------------
+    async def claim_archives(self, owner: str, limit: int, now: float, lease: float) -> list[ArchiveClaim]:
+        return await self._write(lambda w: upstream.claim_archives(w, owner, limit, now, lease))
+
+    async def complete_archive(self, job_id: str, owner: str, images: list[ArchivedImage], now: float) -> Event | None:
+        return await self._write(lambda w: upstream.complete_archive(w, job_id, owner, images, now))
+
+    async def fail_archive(
+        self, job_id: str, owner: str, error: str, archived: list[ArchivedImage], retry_at: float | None, now: float
+    ) -> None:
+        await self._write(lambda w: upstream.fail_archive(w, job_id, owner, error, archived, retry_at, now))
+
+    async def get_archive(self, job_id: str) -> ArchiveState | None:
+        row = await self._fetch_one(upstream_sql.GET_ARCHIVE, job_id)
+        return None if row is None else upstream.archive_state(row)
 
 
 async def _reset(conn: asyncpg.Connection) -> None:

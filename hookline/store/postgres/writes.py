@@ -19,7 +19,7 @@ from hookline.errors import Conflict, NotFound
 from hookline.models import CallbackResult, Event, Inbound, Job, SigningSecret, Subscription
 from hookline.store import rows
 from hookline.store.base import NewJob, SubscriptionChanges
-from hookline.store.postgres import sql
+from hookline.store.postgres import sql, upstream_sql
 from receiver.correlate import JobIndex, lookup_keys, plan_ingest
 
 
@@ -56,8 +56,20 @@ class Writes:
         callbacks = [rows.callback_values(c) for c in plan.callbacks]
         await conn.execute(sql.INSERT_CALLBACKS, *sql.as_columns(callbacks, len(sql.CALLBACK_TYPES)))
         if plan.events:
-            await self.add_events(plan.events, {**plan.changed, **plan.created}, now)
+            jobs = {**plan.changed, **plan.created}
+            await self.add_events(plan.events, jobs, now)
+            await self._queue_archives(plan.events, jobs, now)
         return plan.results
+
+    async def _queue_archives(self, events: list[Event], jobs: dict[str, Job], now: float) -> None:
+        """Queue for the archive every job these events made ``succeeded`` with images to keep."""
+        queued = [
+            e.job_id
+            for e in events
+            if e.type == "job.succeeded" and jobs.get(e.job_id) is not None and jobs[e.job_id].image_urls
+        ]
+        if queued:
+            await self.conn.execute(upstream_sql.QUEUE_ARCHIVES, queued, now)
 
     async def _lock_jobs(self, items: list[Inbound]) -> list[Job]:
         keys = lookup_keys(items)

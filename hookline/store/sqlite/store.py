@@ -66,8 +66,17 @@ from hookline.store.base import (
     SubscriptionQuery,
 )
 from hookline.store.groupcommit import Failed, GroupCommitter, Op
-from hookline.store.sqlite import sql
+from hookline.store.sqlite import sql, upstream, upstream_sql
 from hookline.store.sqlite.writes import Writes
+from hookline.store.work import (
+    ArchiveClaim,
+    ArchivedImage,
+    ArchiveState,
+    NewSubmission,
+    PollClaim,
+    Submission,
+    SubmissionClaim,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -108,8 +117,15 @@ class SqliteStore:
             migrations.check_not_newer(self._schema_version(), known, str(self.path))
             if migrate:
                 self._migrate(known)
-            if self.exclusive and self._schema_version() > 0:
-                conn.execute(sql.RELEASE_ALL)  # we are the only process: leases left behind are stale
+            if self.exclusive:
+                # We are the only process: leases left behind are stale. (Before ``hookline migrate``
+                # ran, the tables they live in may not exist yet.)
+                version = self._schema_version()
+                if version >= 1:
+                    conn.execute(sql.RELEASE_ALL)
+                if version >= upstream_sql.SCHEMA:
+                    for statement in upstream_sql.RELEASE_ALL:
+                        conn.execute(statement)
             for _ in range(READERS):
                 reader = await aiosqlite.connect(self.path)
                 await reader.execute("PRAGMA busy_timeout = 5000")
@@ -291,17 +307,7 @@ class SqliteStore:
         return result
 
     async def register_job(self, new: NewJob, now: float) -> Job:
-        job = Job.new(
-            new_id("job"),
-            new.provider,
-            now,
-            origin=new.origin,
-            upstream_id=new.upstream_id,
-            correlation_key=new.correlation_key,
-            metadata=new.metadata,
-        )
-        if new.subscription is not None:
-            new.subscription.job_id = job.id
+        job = _new_job(new, new_id("job"), now)
         return await self._write(lambda w: w.register_job(new, job))
 
     async def get_job(self, job_id: str) -> Job | None:
@@ -417,6 +423,68 @@ class SqliteStore:
         pending, oldest = await self._fetch_one(sql.BACKLOG[0], ())
         (dead,) = await self._fetch_one(sql.BACKLOG[1], ())
         return Backlog(pending=pending, oldest_pending_at=oldest, dead=dead)
+
+    # upstream: submissions ---------------------------------------------------------------------
+    async def register_submission(self, new: NewJob, submission: NewSubmission, now: float) -> Job:
+        job = _new_job(new, submission.job_id, now)
+        return await self._write(lambda w: upstream.register_submission(w, new, submission, job))
+
+    async def claim_submissions(
+        self, owner: str, limit: int, now: float, lease: float, channel_limit: int
+    ) -> list[SubmissionClaim]:
+        return await self._write(lambda w: upstream.claim_submissions(w, owner, limit, now, lease, channel_limit))
+
+    async def hold_submission(self, job_id: str, owner: str, next_attempt_at: float, error: str, now: float) -> None:
+        await self._write(lambda w: upstream.hold_submission(w, job_id, owner, next_attempt_at, error, now))
+
+    async def finish_submission(self, job_id: str, inbound: Inbound, sent: bool) -> CallbackResult:
+        return await self._write(lambda w: upstream.finish_submission(w, job_id, inbound, sent, self.clock.now()))
+
+    async def get_submission(self, job_id: str) -> Submission | None:
+        row = await self._fetch_one(upstream_sql.GET_SUBMISSION, (job_id,))
+        return None if row is None else upstream.submission(row)
+
+    # upstream: reconciler --------------------------------------------------------------------
+    async def claim_polls(
+        self, owner: str, limit: int, now: float, lease: float, providers: list[str], quiet_for: float
+    ) -> list[PollClaim]:
+        return await self._write(lambda w: upstream.claim_polls(w, owner, limit, now, lease, providers, quiet_for))
+
+    async def release_polls(self, owner: str, job_ids: list[str]) -> None:
+        if job_ids:
+            await self._write(lambda w: upstream.release_polls(w, owner, job_ids))
+
+    # upstream: archive -----------------------------------------------------------------------
+    async def claim_archives(self, owner: str, limit: int, now: float, lease: float) -> list[ArchiveClaim]:
+        return await self._write(lambda w: upstream.claim_archives(w, owner, limit, now, lease))
+
+    async def complete_archive(self, job_id: str, owner: str, images: list[ArchivedImage], now: float) -> Event | None:
+        return await self._write(lambda w: upstream.complete_archive(w, job_id, owner, images, now))
+
+    async def fail_archive(
+        self, job_id: str, owner: str, error: str, archived: list[ArchivedImage], retry_at: float | None, now: float
+    ) -> None:
+        await self._write(lambda w: upstream.fail_archive(w, job_id, owner, error, archived, retry_at, now))
+
+    async def get_archive(self, job_id: str) -> ArchiveState | None:
+        row = await self._fetch_one(upstream_sql.GET_ARCHIVE, (job_id,))
+        return None if row is None else upstream.archive_state(row)
+
+
+def _new_job(new: NewJob, job_id: str, now: float) -> Job:
+    """The job ``new`` describes, queued with no snapshot yet, its one-off subscription pointed at it."""
+    job = Job.new(
+        job_id,
+        new.provider,
+        now,
+        origin=new.origin,
+        upstream_id=new.upstream_id,
+        correlation_key=new.correlation_key,
+        metadata=new.metadata,
+    )
+    if new.subscription is not None:
+        new.subscription.job_id = job.id
+    return job
 
 
 def _timed_commit(conn: sqlite3.Connection) -> float:

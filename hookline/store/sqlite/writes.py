@@ -17,6 +17,7 @@ from hookline.store import rows
 from hookline.store.base import NewJob, SubscriptionChanges
 from hookline.store.health import Health
 from hookline.store.sqlite import sql
+from hookline.store.sqlite.upstream import queue_archives
 from receiver.correlate import JobIndex, lookup_keys, plan_ingest
 
 
@@ -62,6 +63,7 @@ class Writes:
         if plan.events:
             jobs = {**plan.changed, **plan.created}
             self.add_events(plan.events, jobs, now)
+            queue_archives(conn, plan.events, jobs, now)
         return plan.results
 
     def add_events(self, events: list[Event], jobs: dict[str, Job], now: float) -> None:

@@ -1,0 +1,127 @@
+"""The reconciler: finds the jobs whose callbacks got lost, asks their upstream, and times out the
+ones that never finish.
+
+A non-terminal job of a configured provider that has been quiet (no callback, no poll) for
+``HOOKLINE_RECONCILE_AFTER`` seconds is claimed with a lease in the store, so no two processes poll
+it at once, and not offered again for another ``RECONCILE_AFTER``. Its upstream is asked (mjproxy:
+``fetch`` for one, ``list-by-condition`` for several; useapi: ``GET /v1/jobs/?jobid=``) and the
+snapshot goes through ``record_callback`` like any callback, with source ``poll``. A job still not
+terminal ``HOOKLINE_JOB_TIMEOUT`` seconds after the upstream got it fails with error ``timeout``,
+through the state machine as well (source ``timeout``), so a late success still shows as a conflict.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+
+from hookline.models import TERMINAL, Snapshot
+from hookline.runtime import Runtime
+from hookline.store.work import PollClaim
+from hookline.upstream.client import Polled, UpstreamClient
+from hookline.upstream.providers import build_clients
+from hookline.upstream.worker import Worker
+from receiver.adapters import ADAPTERS, AdapterError
+
+log = logging.getLogger(__name__)
+CONCURRENCY = 4  # batches in flight
+# Jobs claimed per free batch slot: the smallest batch (useapi, one GET per job) is 10, so a claim
+# makes at most one batch more than the free slots, and no leased job waits for its lease to end.
+CLAIM_PER_BATCH = 10
+
+
+class Reconciler(Worker[list[PollClaim]]):
+    name = "reconciler"
+
+    def __init__(self, rt: Runtime, *, owner: str | None = None) -> None:
+        super().__init__(rt, concurrency=CONCURRENCY, owner=owner)
+        self.clients: dict[str, UpstreamClient] = build_clients(rt.config.upstream)
+        self.cfg = rt.config.upstream
+        self.lease = self.cfg.timeout * 2 + 30.0
+
+    async def close(self) -> None:
+        for client in self.clients.values():
+            await client.close()
+
+    async def claim(self, limit: int) -> list[list[PollClaim]]:
+        claims = await self.rt.store.claim_polls(
+            self.owner,
+            limit * CLAIM_PER_BATCH,
+            self.rt.clock.now(),
+            self.lease,
+            sorted(self.clients),
+            self.cfg.reconcile_after,
+        )
+        batches: list[list[PollClaim]] = []
+        for provider, client in self.clients.items():
+            mine = [c for c in claims if c.job.provider == provider]
+            batches += [mine[i : i + client.poll_batch] for i in range(0, len(mine), client.poll_batch)]
+        return batches
+
+    async def handle(self, batch: list[PollClaim]) -> None:
+        provider = batch[0].job.provider
+        try:
+            polled = {p.job_id: p for p in await self.clients[provider].poll([c.job for c in batch])}
+        except Exception as exc:
+            log.warning("polling %s failed: %s", provider, exc, extra={"jobs": len(batch)})
+            polled = {c.job.id: Polled(c.job.id, None, error=str(exc)) for c in batch if c.job.upstream_id}
+        try:
+            for claim in batch:
+                terminal = await self._apply(claim, polled.get(claim.job.id))
+                if not terminal and self.rt.clock.now() - claim.watched_since > self.cfg.job_timeout:
+                    await self._time_out(claim)
+        finally:
+            await self.rt.store.release_polls(self.owner, [c.job.id for c in batch])
+
+    async def release(self, units: list[list[PollClaim]]) -> None:
+        await self.rt.store.release_polls(self.owner, [c.job.id for batch in units for c in batch])
+
+    async def _apply(self, claim: PollClaim, polled: Polled | None) -> bool:
+        """Record what the upstream said; True when it says the job is over."""
+        job, metrics = claim.job, self.rt.metrics
+        if polled is None:
+            return False  # no upstream id yet: nothing to ask, only the timeout applies
+        if polled.error is not None:
+            metrics.reconciler_polls.labels(job.provider, "error").inc()
+            log.info("poll failed: %s", polled.error, extra={"job_id": job.id, "provider": job.provider})
+            return False
+        if polled.body is None:
+            metrics.reconciler_polls.labels(job.provider, "unknown").inc()
+            log.info("the upstream does not know this job", extra={"job_id": job.id, "provider": job.provider})
+            return False
+        snapshot, problem = None, None
+        try:
+            snapshot = ADAPTERS[job.provider](orjson.loads(polled.body))
+        except (orjson.JSONDecodeError, AdapterError) as exc:
+            problem = f"poll answer unusable: {exc}"
+        inbound = self.inbound(job.provider, "poll", polled.body, content_type=polled.content_type, snapshot=snapshot)
+        inbound.reject_reason = problem
+        result = await self.rt.store.record_callback(inbound)
+        metrics.reconciler_polls.labels(job.provider, result.outcome).inc()
+        if result.outcome == "applied":
+            log.info("reconciled from a poll", extra={"job_id": job.id, "provider": job.provider})
+        return snapshot is not None and snapshot.status in TERMINAL
+
+    async def _time_out(self, claim: PollClaim) -> None:
+        job = claim.job
+        detail = (
+            f"no final status from {job.provider} within HOOKLINE_JOB_TIMEOUT "
+            f"({self.cfg.job_timeout:g} s) after it got the job"
+        )
+        # The upstream's last word stays the job's snapshot (it is what subscribers get as
+        # data.upstream); why hookline gave up is noted with the timeout in the job's timeline.
+        raw = job.upstream if job.upstream is not None else {"error": "timeout", "detail": detail}
+        snapshot = Snapshot(
+            upstream_id=job.upstream_id,
+            correlation_key=job.id,
+            status="failed",
+            progress=None,
+            error="timeout",
+            raw=raw,
+        )
+        inbound = self.inbound(job.provider, "timeout", orjson.dumps(raw), snapshot=snapshot)
+        inbound.note = detail
+        result = await self.rt.store.record_callback(inbound)
+        self.rt.metrics.reconciler_polls.labels(job.provider, "timeout").inc()
+        log.warning("job timed out", extra={"job_id": job.id, "provider": job.provider, "outcome": result.outcome})
