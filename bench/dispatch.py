@@ -52,7 +52,7 @@ async def fill(data_dir: Path, sink_url: str, total: int) -> bytes:
             updated_at=now,
         )
     )
-    template = (harness.ROOT.parent / "shared" / "fixtures" / "mjproxy-blend-10-success.json").read_bytes()
+    template = (harness.ROOT.parent / "shared" / "fixtures" / "mjproxy-blend-06-in-progress-46.json").read_bytes()
     doc = orjson.loads(template)
     semaphore = asyncio.Semaphore(256)
 

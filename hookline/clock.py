@@ -6,6 +6,7 @@ ISO-8601 UTC with millisecond precision (``2026-11-21T10:44:00.123Z``).
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import UTC, datetime
 from typing import Protocol
@@ -37,12 +38,21 @@ class ManualClock:
         self._now += seconds
 
 
+# Every event is stamped with the time: the part up to the second is formatted once per second.
+_second_cache: tuple[int, str] = (-1, "")
+
+
 def isoformat(ts: float | None) -> str | None:
     """``1732185840.123`` → ``"2024-11-21T10:44:00.123Z"``; ``None`` stays ``None``."""
+    global _second_cache
     if ts is None:
         return None
-    dt = datetime.fromtimestamp(ts, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    second = math.floor(ts)
+    cached_second, prefix = _second_cache
+    if cached_second != second:
+        prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        _second_cache = (second, prefix)
+    return f"{prefix}{min(999, int((ts - second) * 1000)):03d}Z"
 
 
 def parse_iso(value: str) -> float:

@@ -10,6 +10,7 @@ at scrape time, so every process reports the shared backlog, whatever its role.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -18,6 +19,9 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 
 class Metrics:
     def __init__(self) -> None:
+        self._received: dict[tuple[str, str], Any] = {}
+        self._latency: dict[str, Any] = {}
+        self._emitted: dict[str, Any] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.callbacks = Counter(
@@ -74,10 +78,26 @@ class Metrics:
             registry=r,
         )
 
+    def received(self, provider: str, outcome: str, seconds: float | None) -> None:
+        """Count one callback, and its arrival-to-commit time when it was stored."""
+        # labels() locks and builds a key on every call; this runs per callback, so keep the children.
+        counter = self._received.get((provider, outcome))
+        if counter is None:
+            counter = self._received[(provider, outcome)] = self.callbacks.labels(provider, outcome)
+        counter.inc()
+        if seconds is not None:
+            histogram = self._latency.get(provider)
+            if histogram is None:
+                histogram = self._latency[provider] = self.ingest_seconds.labels(provider)
+            histogram.observe(seconds)
+
     def emitted(self, event_types: Iterable[str]) -> None:
         """Count events that were just committed."""
         for event_type in event_types:
-            self.events.labels(event_type).inc()
+            counter = self._emitted.get(event_type)
+            if counter is None:
+                counter = self._emitted[event_type] = self.events.labels(event_type)
+            counter.inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -67,13 +67,13 @@ class CallbackReceiver:
         except AdapterError as exc:
             inbound.reject_reason = exc.message
         result = await rt.store.record_callback(inbound)
-        rt.metrics.callbacks.labels(provider, result.outcome).inc()
         rt.metrics.emitted(result.event_types)
         if inbound.reject_reason is not None:
+            rt.metrics.received(provider, result.outcome, None)
             return 400, _error(
                 "invalid_callback", inbound.reject_reason, callback_id=result.callback_id, outcome="rejected"
             )
-        rt.metrics.ingest_seconds.labels(provider).observe(time.perf_counter() - started)
+        rt.metrics.received(provider, result.outcome, time.perf_counter() - started)
         return 200, orjson.dumps(
             {"callback_id": result.callback_id, "job_id": result.job_id, "outcome": result.outcome}
         )
