@@ -148,9 +148,7 @@ class Dispatcher:
         now = self.rt.clock.now()
         completion = self.policy.decide(claim, result, new_id("att"), self.owner, now, self.rng)
         metrics = self.rt.metrics
-        metrics.attempt_seconds.observe(result.latency_ms / 1000)
-        outcome = {"delivered": "delivered", "dead": "dead"}.get(completion.status, "retry")
-        metrics.deliveries.labels(outcome).inc()
+        metrics.attempted("retry" if completion.status == "pending" else completion.status, result.latency_ms / 1000)
         if completion.status != "delivered":
             log.info(
                 "delivery attempt failed: %s",

@@ -22,6 +22,7 @@ class Metrics:
         self._received: dict[tuple[str, str], Any] = {}
         self._latency: dict[str, Any] = {}
         self._emitted: dict[str, Any] = {}
+        self._attempts: dict[str, Any] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.callbacks = Counter(
@@ -90,6 +91,14 @@ class Metrics:
             if histogram is None:
                 histogram = self._latency[provider] = self.ingest_seconds.labels(provider)
             histogram.observe(seconds)
+
+    def attempted(self, result: str, seconds: float) -> None:
+        """Count one delivery attempt (delivered, retry or dead) and its latency."""
+        counter = self._attempts.get(result)
+        if counter is None:
+            counter = self._attempts[result] = self.deliveries.labels(result)
+        counter.inc()
+        self.attempt_seconds.observe(seconds)
 
     def emitted(self, event_types: Iterable[str]) -> None:
         """Count events that were just committed."""

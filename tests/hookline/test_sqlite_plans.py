@@ -20,6 +20,8 @@ HOT = {
     "leases per subscription": (sql.LEASED_PER_SUBSCRIPTION, (NOW,)),
     "finish an attempt": (sql.FINISH_ATTEMPT, ("delivered", None, 200, None, NOW, NOW, "dlv_x", "me")),
     "promote the next delivery": (sql.PROMOTE_NEXT, (NOW, "sub_x", "job_x")),
+    "deliveries a dispatcher still holds": (sql.in_list(sql.LEASED_BY, 3), ("me", "a", "b", "c")),
+    "chains with a waiting delivery": (sql.in_list(sql.WAITING_CHAINS, 3), ("a", "b", "c")),
     "open chains of new events": (sql.in_list(sql.OPEN_CHAINS, 3), ("a", "b", "c")),
     "jobs by upstream id": (sql.in_list(sql.JOBS_BY_UPSTREAM, 3), ("mjproxy", "a", "b", "c")),
     "unbound jobs by key": (sql.in_list(sql.JOBS_UNBOUND_BY_KEY, 3), ("a", "b", "c")),

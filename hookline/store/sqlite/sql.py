@@ -121,12 +121,18 @@ RELEASE = (
 )
 RELEASE_ALL = "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL WHERE lease_until IS NOT NULL"
 INSERT_ATTEMPT = f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+LEASED_BY = "SELECT id, job_id FROM deliveries WHERE lease_owner = ? AND id IN ({in})"
+# Chains (subscription, job) with a delivery waiting behind the head.
+WAITING_CHAINS = (
+    "SELECT DISTINCT subscription_id, job_id FROM deliveries INDEXED BY deliveries_chain "
+    "WHERE status = 'pending' AND next_attempt_at IS NULL AND job_id IN ({in})"
+)
 FINISH_ATTEMPT = (
     "UPDATE deliveries SET status = ?, attempts = attempts + 1, "
     "next_attempt_at = CASE WHEN (SELECT enabled FROM subscriptions WHERE id = deliveries.subscription_id) = 1 "
     "THEN ? ELSE NULL END, "
     "lease_until = NULL, lease_owner = NULL, last_status_code = ?, last_error = ?, updated_at = ?, "
-    "delivered_at = COALESCE(?, delivered_at) WHERE id = ? AND lease_owner = ? RETURNING job_id"
+    "delivered_at = COALESCE(?, delivered_at) WHERE id = ? AND lease_owner = ?"
 )
 PROMOTE_NEXT = (
     "UPDATE deliveries SET next_attempt_at = ?1 WHERE n = ("

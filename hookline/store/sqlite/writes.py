@@ -239,28 +239,46 @@ class Writes:
                 for a in (c.attempt for c, _, _ in items)
             ],
         )
-        health: dict[str, Health] = {}
-        for position, (completion, now, disable_after) in enumerate(items):
-            a = completion.attempt
-            row = conn.execute(
-                sql.FINISH_ATTEMPT,
+        # Whose results still count: a delivery whose lease went to another dispatcher keeps only its
+        # attempt row. One query per dispatcher (a batch nearly always holds one).
+        job_of: dict[str, str] = {}
+        owners: dict[str, list[str]] = {}
+        for completion, _, _ in items:
+            owners.setdefault(completion.owner, []).append(completion.delivery_id)
+        for owner, ids in owners.items():
+            job_of.update(conn.execute(sql.in_list(sql.LEASED_BY, len(ids)), (owner, *ids)).fetchall())
+        applied = [
+            (position, c, now, limit) for position, (c, now, limit) in enumerate(items) if c.delivery_id in job_of
+        ]
+        conn.executemany(
+            sql.FINISH_ATTEMPT,
+            [
                 (
-                    completion.status,
-                    completion.next_attempt_at,
-                    a.status_code,
-                    a.error,
+                    c.status,
+                    c.next_attempt_at,
+                    c.attempt.status_code,
+                    c.attempt.error,
                     now,
-                    now if completion.status == "delivered" else None,
-                    completion.delivery_id,
-                    completion.owner,
-                ),
-            ).fetchone()
-            if row is None:
-                continue  # the lease expired and another dispatcher owns the delivery now
-            h = health.setdefault(completion.subscription_id, Health(now, disable_after))
-            h.add(completion, position)
+                    now if c.status == "delivered" else None,
+                    c.delivery_id,
+                    c.owner,
+                )
+                for _, c, now, _ in applied
+            ],
+        )
+        health: dict[str, Health] = {}
+        finished: dict[tuple[str, str], float] = {}  # chains whose head is no longer pending
+        for position, completion, now, disable_after in applied:
+            health.setdefault(completion.subscription_id, Health(now, disable_after)).add(completion, position)
             if completion.status != "pending":
-                conn.execute(sql.PROMOTE_NEXT, (now, completion.subscription_id, row[0]))
+                finished[(completion.subscription_id, job_of[completion.delivery_id])] = now
+        if finished:
+            # Promote the next delivery of each finished chain that has one waiting (most have none).
+            job_ids = list({job for _, job in finished})
+            waiting = conn.execute(sql.in_list(sql.WAITING_CHAINS, len(job_ids)), job_ids).fetchall()
+            promote = [(finished[chain], *chain) for chain in map(tuple, waiting) if chain in finished]
+            if promote:
+                conn.executemany(sql.PROMOTE_NEXT, promote)
                 self.wake = True
         disabled: list[str | None] = [None] * len(items)
         for sub_id, h in health.items():
