@@ -42,6 +42,9 @@ class Dispatcher:
         )
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._slot_freed = asyncio.Event()
+        self._batch_free = asyncio.Event()  # a claim batch worth of slots is free
+        self._low_water = max(1, min(CLAIM_BATCH, cfg.concurrency // 4))
+        self._next_retry_at: float | None = None  # the earliest retry this dispatcher scheduled
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -54,6 +57,7 @@ class Dispatcher:
         """Stop claiming; give in-flight attempts ``grace`` seconds; cancel and release the rest."""
         self._stopping.set()
         self._slot_freed.set()
+        self._batch_free.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -105,23 +109,22 @@ class Dispatcher:
             await self._idle(full=free <= 0 or claimed > 0)
 
     async def _idle(self, *, full: bool) -> None:
-        """Wait for a reason to claim again: a freed slot (when busy), new work, or the next due time."""
+        """Wait for a reason to claim again: a batch of freed slots (when busy); otherwise new work
+        (the store says so), a freed slot (a subscription at its bound may have more due), or the
+        next retry this dispatcher scheduled — polling every ``IDLE_POLL`` s for anything else."""
         if full:
-            # Busy: wait until a batch worth of slots is free, so claims stay batched.
-            low_water = max(1, min(CLAIM_BATCH, self.cfg.concurrency // 4))
-            deadline = asyncio.get_running_loop().time() + 0.05
-            while self.cfg.concurrency - len(self._inflight) < low_water and not self._stopping.is_set():
-                remaining = deadline - asyncio.get_running_loop().time()
-                if remaining <= 0:
-                    break
-                self._slot_freed.clear()
+            # Busy: wait until a batch worth of slots is free (one wake-up, not one per completion),
+            # so claims stay batched.
+            self._batch_free.clear()
+            if self.cfg.concurrency - len(self._inflight) < self._low_water and not self._stopping.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._slot_freed.wait(), remaining)
+                    await asyncio.wait_for(self._batch_free.wait(), 0.05)
             return
         timeout = IDLE_POLL
-        next_due = await self.rt.store.next_due_at()
-        if next_due is not None:
-            timeout = min(IDLE_POLL, max(0.01, next_due - self.rt.clock.now()))
+        if self._next_retry_at is not None:
+            timeout = min(IDLE_POLL, max(0.005, self._next_retry_at - self.rt.clock.now()))
+            if timeout <= 0.005:
+                self._next_retry_at = None  # due now: the next claim takes it
         self._slot_freed.clear()
         waiters = [
             asyncio.ensure_future(self.rt.store.wait_for_work(timeout)),
@@ -140,6 +143,8 @@ class Dispatcher:
         def done(_: asyncio.Task[None]) -> None:
             self._inflight.pop(claim.delivery_id, None)
             self._slot_freed.set()
+            if self.cfg.concurrency - len(self._inflight) >= self._low_water:
+                self._batch_free.set()
 
         task.add_done_callback(done)
 
@@ -147,6 +152,11 @@ class Dispatcher:
         result = await self.sender.send(claim)
         now = self.rt.clock.now()
         completion = self.policy.decide(claim, result, new_id("att"), self.owner, now, self.rng)
+        if completion.status == "pending" and completion.next_attempt_at is not None:
+            # Wake for it: the store is not asked when the next delivery is due (its own retries are
+            # what this dispatcher would otherwise wait for; other work wakes it through the store).
+            if self._next_retry_at is None or completion.next_attempt_at < self._next_retry_at:
+                self._next_retry_at = completion.next_attempt_at
         metrics = self.rt.metrics
         metrics.attempted("retry" if completion.status == "pending" else completion.status, result.latency_ms / 1000)
         if completion.status != "delivered":

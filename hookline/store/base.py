@@ -194,10 +194,6 @@ class Store(Protocol):
         """Give leases back unsent (shutdown), so another dispatcher can send them now."""
         ...
 
-    async def next_due_at(self) -> float | None:
-        """When the earliest pending delivery becomes due (None: nothing pending)."""
-        ...
-
     async def wait_for_work(self, timeout: float) -> None:
         """Return when new deliveries may be due, or after ``timeout`` seconds."""
         ...

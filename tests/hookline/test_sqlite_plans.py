@@ -16,7 +16,6 @@ from hookline.store.sqlite import SqliteStore, sql
 NOW = time.time()
 HOT = {
     "claim": (sql.CLAIM_CANDIDATES, (NOW, NOW, NOW, "[]", 200)),
-    "next due": (sql.NEXT_DUE, (NOW,)),
     "leases per subscription": (sql.LEASED_PER_SUBSCRIPTION, (NOW,)),
     "finish an attempt": (sql.FINISH_ATTEMPT, ("delivered", None, 200, None, NOW, NOW, "dlv_x", "me")),
     "promote the next delivery": (sql.PROMOTE_NEXT, (NOW, "sub_x", "job_x")),

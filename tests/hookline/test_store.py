@@ -451,16 +451,6 @@ async def test_backlog_counts_pending_and_dead(store: Store) -> None:
     assert (backlog.pending, backlog.dead) == (2, 1) and backlog.oldest_pending_at is not None
 
 
-async def test_next_due_at_reports_the_earliest_retry(store: Store) -> None:
-    assert await store.next_due_at() is None
-    await store.create_subscription(subscription())
-    await store.record_callback(inbound("mjproxy", mj("ND")))
-    (c,) = await claim(store)
-    at = time.time() + 50
-    await store.complete_delivery(completion(c, "pending", next_at=at, code=500), time.time(), 1e9)
-    assert await store.next_due_at() == pytest.approx(at)
-
-
 async def test_wait_for_work_wakes_on_new_deliveries(store: Store) -> None:
     await store.create_subscription(subscription())
     waiter = asyncio.create_task(store.wait_for_work(10))

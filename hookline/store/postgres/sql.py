@@ -191,12 +191,6 @@ RESUME_SUBSCRIPTION = (
     "  SELECT DISTINCT ON (job_id) id FROM deliveries WHERE subscription_id = $2 AND status = 'pending' "
     "  ORDER BY job_id, n)"
 )
-# The earliest due time, by the due index in order (leased rows at its front are skipped).
-NEXT_DUE = (
-    "SELECT d.next_attempt_at FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id "
-    "WHERE d.status = 'pending' AND d.next_attempt_at IS NOT NULL "
-    "AND (d.lease_until IS NULL OR d.lease_until <= $1) AND s.enabled ORDER BY d.next_attempt_at LIMIT 1"
-)
 GET_DELIVERY = f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1"
 DELIVERY_STATE = "SELECT status, lease_until, subscription_id FROM deliveries WHERE id = $1 FOR UPDATE"
 RETRY_DELIVERY = (

@@ -327,10 +327,6 @@ class PostgresStore:
         if delivery_ids:
             await self._write(lambda w: w.release(owner, delivery_ids))
 
-    async def next_due_at(self) -> float | None:
-        row = await self._fetch_one(sql.NEXT_DUE, self.clock.now())
-        return None if row is None else row[0]
-
     async def wait_for_work(self, timeout: float) -> None:
         self._listener.ensure_started()
         with contextlib.suppress(TimeoutError):

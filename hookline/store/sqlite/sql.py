@@ -147,12 +147,6 @@ RESUME_SUBSCRIPTION = (
     "UPDATE deliveries SET next_attempt_at = ? WHERE n IN ("
     "  SELECT MIN(n) FROM deliveries WHERE subscription_id = ? AND status = 'pending' GROUP BY job_id)"
 )
-NEXT_DUE = (
-    "SELECT MIN(d.next_attempt_at) FROM deliveries d INDEXED BY deliveries_due "
-    "JOIN subscriptions s ON s.id = d.subscription_id "
-    "WHERE d.status = 'pending' AND d.next_attempt_at IS NOT NULL AND (d.lease_until IS NULL OR d.lease_until <= ?) "
-    "AND s.enabled = 1"
-)
 GET_DELIVERY = f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?"
 DELIVERY_STATE = "SELECT status, lease_until, subscription_id FROM deliveries WHERE id = ?"
 RETRY_DELIVERY = (

@@ -381,10 +381,6 @@ class SqliteStore:
         if delivery_ids:
             await self._write(lambda w: w.release(owner, delivery_ids))
 
-    async def next_due_at(self) -> float | None:
-        row = await self._fetch_one(sql.NEXT_DUE, (self.clock.now(),))
-        return None if row is None else row[0]
-
     async def wait_for_work(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)

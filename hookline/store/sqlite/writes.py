@@ -211,7 +211,7 @@ class Writes:
         numbers: list[int] = []
         secrets_cache: dict[str, list[str]] = {}
         for n, delivery_id, event_id, sub_id, job_id, attempts, url, secrets, head, body in conn.execute(
-            sql.CLAIM_CANDIDATES, (now, now, now, _json_list(saturated), limit * 2)
+            sql.CLAIM_CANDIDATES, (now, now, now, _json_list(saturated), limit)
         ):
             if leased.get(sub_id, 0) >= per_subscription:
                 continue

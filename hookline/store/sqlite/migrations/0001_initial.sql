@@ -103,13 +103,14 @@ CREATE INDEX deliveries_status ON deliveries (status, id);
 CREATE INDEX deliveries_subscription ON deliveries (subscription_id, id);
 CREATE INDEX deliveries_job ON deliveries (job_id, id);
 
+-- Keyed by (delivery, attempt): one B-tree, in the order a delivery's attempts are read.
 CREATE TABLE attempts (
-    id            TEXT PRIMARY KEY,
     delivery_id   TEXT NOT NULL,
+    id            TEXT NOT NULL,
     attempted_at  REAL NOT NULL,
     status_code   INTEGER,
     latency_ms    REAL NOT NULL,
     error         TEXT,
-    response_body TEXT
-);
-CREATE INDEX attempts_delivery ON attempts (delivery_id, id);
+    response_body TEXT,
+    PRIMARY KEY (delivery_id, id)
+) WITHOUT ROWID;
