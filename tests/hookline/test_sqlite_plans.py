@@ -15,11 +15,9 @@ from hookline.store.sqlite import SqliteStore, sql
 
 NOW = time.time()
 HOT = {
-    "claim": (sql.CLAIM_CANDIDATES, (NOW, NOW, NOW, "[]", 200)),
-    "leases per subscription": (sql.LEASED_PER_SUBSCRIPTION, (NOW,)),
-    "finish an attempt": (sql.FINISH_ATTEMPT, ("delivered", None, 200, None, NOW, NOW, "dlv_x", "me")),
+    "claim": (sql.CLAIM_CANDIDATES, (NOW, "[]", NOW, "[]", 200)),
+    "finish an attempt": (sql.FINISH_ATTEMPT, ("delivered", None, 200, None, NOW, NOW, "dlv_x")),
     "promote the next delivery": (sql.PROMOTE_NEXT, (NOW, "sub_x", "job_x")),
-    "deliveries a dispatcher still holds": (sql.in_list(sql.LEASED_BY, 3), ("me", "a", "b", "c")),
     "chains with a waiting delivery": (sql.in_list(sql.WAITING_CHAINS, 3), ("a", "b", "c")),
     "open chains of new events": (sql.in_list(sql.OPEN_CHAINS, 3), ("a", "b", "c")),
     "jobs by upstream id": (sql.in_list(sql.JOBS_BY_UPSTREAM, 3), ("mjproxy", "a", "b", "c")),

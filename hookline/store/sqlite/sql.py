@@ -96,11 +96,6 @@ OPEN_CHAINS = (
     "WHERE status = 'pending' AND job_id IN ({in})"
 )
 OPEN_CHAINS_OF_SUBSCRIPTION = "SELECT DISTINCT job_id FROM deliveries WHERE status = 'pending' AND subscription_id = ?"
-LEASED_PER_SUBSCRIPTION = (
-    "SELECT subscription_id, COUNT(*) FROM deliveries INDEXED BY deliveries_leased "
-    "WHERE lease_until IS NOT NULL AND lease_until > ? "
-    "GROUP BY subscription_id"
-)
 CLAIM_CANDIDATES = (
     "SELECT d.n, d.id, d.event_id, d.subscription_id, d.job_id, d.attempts, s.url, s.secrets, e.head, u.body "
     # Without INDEXED BY, SQLite (no statistics) walks the status index and sorts every pending
@@ -109,19 +104,12 @@ CLAIM_CANDIDATES = (
     "JOIN subscriptions s ON s.id = d.subscription_id JOIN events e ON e.id = d.event_id "
     "LEFT JOIN callbacks u ON u.id = e.callback_id "
     "WHERE d.status = 'pending' AND d.next_attempt_at IS NOT NULL AND d.next_attempt_at <= ? "
-    "AND (d.lease_until IS NULL OR d.lease_until <= ?) "
+    "AND d.id NOT IN (SELECT value FROM json_each(?)) "
     "AND s.enabled = 1 AND (s.throttled_until IS NULL OR s.throttled_until <= ?) "
     "AND d.subscription_id NOT IN (SELECT value FROM json_each(?)) "
     "ORDER BY d.next_attempt_at LIMIT ?"
 )
-LEASE = "UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE n IN (SELECT value FROM json_each(?))"
-RELEASE = (
-    "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL "
-    "WHERE lease_owner = ? AND id IN (SELECT value FROM json_each(?))"
-)
-RELEASE_ALL = "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL WHERE lease_until IS NOT NULL"
 INSERT_ATTEMPT = f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
-LEASED_BY = "SELECT id, job_id FROM deliveries WHERE lease_owner = ? AND id IN ({in})"
 # Chains (subscription, job) with a delivery waiting behind the head.
 WAITING_CHAINS = (
     "SELECT DISTINCT subscription_id, job_id FROM deliveries INDEXED BY deliveries_chain "
@@ -131,8 +119,7 @@ FINISH_ATTEMPT = (
     "UPDATE deliveries SET status = ?, attempts = attempts + 1, "
     "next_attempt_at = CASE WHEN (SELECT enabled FROM subscriptions WHERE id = deliveries.subscription_id) = 1 "
     "THEN ? ELSE NULL END, "
-    "lease_until = NULL, lease_owner = NULL, last_status_code = ?, last_error = ?, updated_at = ?, "
-    "delivered_at = COALESCE(?, delivered_at) WHERE id = ? AND lease_owner = ?"
+    "last_status_code = ?, last_error = ?, updated_at = ?, delivered_at = COALESCE(?, delivered_at) WHERE id = ?"
 )
 PROMOTE_NEXT = (
     "UPDATE deliveries SET next_attempt_at = ?1 WHERE n = ("
@@ -148,11 +135,8 @@ RESUME_SUBSCRIPTION = (
     "  SELECT MIN(n) FROM deliveries WHERE subscription_id = ? AND status = 'pending' GROUP BY job_id)"
 )
 GET_DELIVERY = f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?"
-DELIVERY_STATE = "SELECT status, lease_until, subscription_id FROM deliveries WHERE id = ?"
-RETRY_DELIVERY = (
-    "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?, lease_until = NULL, "
-    "lease_owner = NULL WHERE id = ?"
-)
+DELIVERY_STATE = "SELECT status, subscription_id FROM deliveries WHERE id = ?"
+RETRY_DELIVERY = "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ? WHERE id = ?"
 DELIVERY_ATTEMPTS = f"SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE delivery_id = ? ORDER BY id"
 BACKLOG = (
     "SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE status = 'pending'",

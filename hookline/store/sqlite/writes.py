@@ -17,6 +17,7 @@ from hookline.store import rows
 from hookline.store.base import NewJob, SubscriptionChanges
 from hookline.store.health import Health
 from hookline.store.sqlite import sql
+from hookline.store.sqlite.leases import Lease, Leases
 from hookline.store.sqlite.upstream import queue_archives
 from receiver.correlate import JobIndex, lookup_keys, plan_ingest
 
@@ -45,8 +46,9 @@ class Writes:
     """Write transactions over one connection. ``wake`` becomes True when a batch made
     deliveries due (the store then wakes its dispatcher after the commit)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, leases: Leases) -> None:
         self.conn = conn
+        self.leases = leases
         self.subscriptions = SubscriptionCache()
         self.wake = False
 
@@ -204,28 +206,24 @@ class Writes:
 
     # deliveries ------------------------------------------------------------------------------
     def claim(self, owner: str, limit: int, now: float, lease: float, per_subscription: int) -> list[Claim]:
-        conn = self.conn
-        leased = dict(conn.execute(sql.LEASED_PER_SUBSCRIPTION, (now,)).fetchall())
+        leased = self.leases.live_per_subscription(now)
         saturated = [sub for sub, count in leased.items() if count >= per_subscription]
         chosen: list[Claim] = []
-        numbers: list[int] = []
         secrets_cache: dict[str, list[str]] = {}
-        for n, delivery_id, event_id, sub_id, job_id, attempts, url, secrets, head, body in conn.execute(
-            sql.CLAIM_CANDIDATES, (now, now, now, _json_list(saturated), limit)
+        for _n, delivery_id, event_id, sub_id, job_id, attempts, url, secrets, head, body in self.conn.execute(
+            sql.CLAIM_CANDIDATES, (now, _json_list(self.leases.live(now)), now, _json_list(saturated), limit)
         ):
             if leased.get(sub_id, 0) >= per_subscription:
                 continue
             leased[sub_id] = leased.get(sub_id, 0) + 1
             if sub_id not in secrets_cache:
                 secrets_cache[sub_id] = [s.secret for s in rows.secrets_from_json(secrets) if s.active(now)]
-            numbers.append(n)
+            self.leases.take(delivery_id, Lease(owner, now + lease, sub_id, job_id))
             chosen.append(
                 Claim(delivery_id, event_id, sub_id, job_id, url, assemble(head, body), secrets_cache[sub_id], attempts)
             )
             if len(chosen) >= limit:
                 break
-        if numbers:
-            conn.execute(sql.LEASE, (now + lease, owner, _json_list(numbers)))
         return chosen
 
     def complete(self, items: list[tuple[Completion, float, float]]) -> list[str | None]:
@@ -239,14 +237,13 @@ class Writes:
                 for a in (c.attempt for c, _, _ in items)
             ],
         )
-        # Whose results still count: a delivery whose lease went to another dispatcher keeps only its
-        # attempt row. One query per dispatcher (a batch nearly always holds one).
+        # Whose results still count: a delivery whose lease went to another dispatcher (or was
+        # cleared by an operator's retry) keeps only its attempt row.
         job_of: dict[str, str] = {}
-        owners: dict[str, list[str]] = {}
         for completion, _, _ in items:
-            owners.setdefault(completion.owner, []).append(completion.delivery_id)
-        for owner, ids in owners.items():
-            job_of.update(conn.execute(sql.in_list(sql.LEASED_BY, len(ids)), (owner, *ids)).fetchall())
+            held = self.leases.finish(completion.delivery_id, completion.owner)
+            if held is not None:
+                job_of[completion.delivery_id] = held.job_id
         applied = [
             (position, c, now, limit) for position, (c, now, limit) in enumerate(items) if c.delivery_id in job_of
         ]
@@ -261,7 +258,6 @@ class Writes:
                     now,
                     now if c.status == "delivered" else None,
                     c.delivery_id,
-                    c.owner,
                 )
                 for _, c, now, _ in applied
             ],
@@ -316,7 +312,7 @@ class Writes:
         return disabled
 
     def release(self, owner: str, delivery_ids: list[str]) -> None:
-        self.conn.execute(sql.RELEASE, (owner, _json_list(delivery_ids)))
+        self.leases.release(owner, delivery_ids)
         self.wake = True
 
     def retry(self, delivery_id: str, now: float) -> None:
@@ -324,8 +320,8 @@ class Writes:
         row = conn.execute(sql.DELIVERY_STATE, (delivery_id,)).fetchone()
         if row is None:
             raise NotFound(f"no delivery {delivery_id!r}")
-        _status, lease_until, sub_id = row
-        if lease_until is not None and lease_until > now:
+        _status, sub_id = row
+        if self.leases.busy(delivery_id, now):
             raise Conflict(f"delivery {delivery_id} is being sent right now; look again in a moment")
         sub = self._subscription(sub_id)
         if not sub.enabled:
@@ -334,4 +330,5 @@ class Writes:
                 f'(PATCH /v1/subscriptions/{sub_id} {{"enabled": true}}) before retrying'
             )
         conn.execute(sql.RETRY_DELIVERY, (now, now, delivery_id))
+        self.leases.drop(delivery_id)  # a late result of an expired lease must not undo the retry
         self.wake = True

@@ -86,8 +86,6 @@ CREATE TABLE deliveries (
     status           TEXT NOT NULL,        -- pending | delivered | dead
     attempts         INTEGER NOT NULL DEFAULT 0,
     next_attempt_at  REAL,                 -- NULL: waiting behind an earlier delivery, or paused
-    lease_until      REAL,
-    lease_owner      TEXT,
     last_status_code INTEGER,
     last_error       TEXT,
     created_at       REAL NOT NULL,
@@ -98,7 +96,7 @@ CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pend
 -- A job's pending deliveries per subscription, in chain order: ingest asks "does this job already
 -- have a pending delivery for this subscription?", completion asks "which one is next?".
 CREATE INDEX deliveries_chain ON deliveries (job_id, subscription_id, n) WHERE status = 'pending';
-CREATE INDEX deliveries_leased ON deliveries (lease_until) WHERE lease_until IS NOT NULL;
+-- (Leases are kept in memory: one process uses a SQLite file. See hookline/store/sqlite/leases.py.)
 CREATE INDEX deliveries_status ON deliveries (status, id);
 CREATE INDEX deliveries_subscription ON deliveries (subscription_id, id);
 CREATE INDEX deliveries_job ON deliveries (job_id, id);
