@@ -56,5 +56,4 @@ def headers(secrets: list[str], msg_id: str, timestamp: int, body: bytes) -> dic
         "webhook-timestamp": str(timestamp),
         "webhook-signature": sign(secrets, msg_id, timestamp, body),
         "content-type": "application/json",
-        "user-agent": "hookline",
     }

@@ -17,7 +17,7 @@ import logging
 import random
 
 from dispatcher.egress import EgressGuard
-from dispatcher.retry import RetryPolicy
+from dispatcher.retry import AttemptResult, RetryPolicy
 from dispatcher.sender import Sender
 from hookline.ids import new_id, ulid
 from hookline.models import Claim
@@ -37,13 +37,11 @@ class Dispatcher:
         self.owner = owner or f"dispatcher-{ulid()[-10:]}"
         self.policy = RetryPolicy(cfg.retry_schedule)
         self.rng = rng or random.Random()
-        self.sender = Sender(
-            EgressGuard(cfg.allow_private_targets), rt.clock, timeout=cfg.timeout, concurrency=cfg.concurrency
-        )
+        self.sender = Sender(EgressGuard(cfg.allow_private_targets), rt.clock, timeout=cfg.timeout)
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._slot_freed = asyncio.Event()
         self._batch_free = asyncio.Event()  # a claim batch worth of slots is free
-        self._low_water = max(1, min(CLAIM_BATCH, cfg.concurrency // 4))
+        self._low_water = max(1, min(CLAIM_BATCH, cfg.concurrency // 2))
         self._next_retry_at: float | None = None  # the earliest retry this dispatcher scheduled
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -149,7 +147,11 @@ class Dispatcher:
         task.add_done_callback(done)
 
     async def _deliver(self, claim: Claim) -> None:
-        result = await self.sender.send(claim)
+        try:
+            result = await self.sender.send(claim)
+        except Exception as exc:  # a bug, not the subscriber: record it, retry on schedule, keep going
+            log.exception("sending a delivery failed inside hookline", extra={"delivery_id": claim.delivery_id})
+            result = AttemptResult(self.rt.clock.now(), 0.0, error=f"hookline failed to send: {type(exc).__name__}")
         now = self.rt.clock.now()
         completion = self.policy.decide(claim, result, new_id("att"), self.owner, now, self.rng)
         if completion.status == "pending" and completion.next_attempt_at is not None:

@@ -59,7 +59,7 @@ async def test_allow_private_targets_turns_the_guard_off() -> None:
 async def test_connect_time_check_refuses_after_resolution() -> None:
     """A URL that passed (or skipped) the subscription-time check is refused when the connection is
     made, because the resolver the connection uses refuses the address (no DNS rebinding)."""
-    sender = Sender(EgressGuard(allow_private=False), SystemClock(), timeout=2, concurrency=4)
+    sender = Sender(EgressGuard(allow_private=False), SystemClock(), timeout=2)
     await sender.start()
     try:
         for url in ("http://localhost:1/hook", "http://127.0.0.1:1/hook", "http://[::1]:1/hook"):
