@@ -1,10 +1,8 @@
-"""Open-loop load at a fixed rate: ``python -m bench.loadgen MODE URL RATE SECONDS [SUBSCRIBER_URLS...]``.
+"""Open-loop load at a fixed rate: ``python -m bench.loadgen URL RATE SECONDS``.
 
-``hookline``: POST a midjourney-proxy callback with a new task id and ``bench_sent`` (the send time)
-to URL, RATE per second. ``direct`` (the end-to-end baseline): POST, for each would-be callback,
-the signed event straight to every subscriber URL — what a subscriber would see with no hookline in
-between. Requests are started on schedule whether or not earlier ones finished (open loop), so a
-slow server shows up as latency, not as a lower rate.
+POST a midjourney-proxy callback with a new task id and ``bench_sent`` (the send time) to URL, RATE
+per second. Requests are started on schedule whether or not earlier ones finished (open loop), so
+a slow server shows up as latency, not as a lower rate.
 """
 
 from __future__ import annotations
@@ -31,28 +29,17 @@ def callback(i: int) -> dict[str, object]:
     }
 
 
-async def run(mode: str, url: str, rate: float, seconds: float, subscribers: list[str]) -> None:
-    from dispatcher import signing
-
+async def run(url: str, rate: float, seconds: float) -> None:
     connector = aiohttp.TCPConnector(limit=256)
     async with aiohttp.ClientSession(connector=connector) as session:
-        total = int(rate * seconds)
-        start = time.perf_counter()
-        tasks = []
 
         async def send(i: int) -> None:
-            doc = callback(i)
-            if mode == "hookline":
-                async with session.post(url, data=orjson.dumps(doc)) as response:
-                    await response.read()
-                return
-            event = orjson.dumps({"type": "job.submitted", "timestamp": "", "data": {"upstream": doc}})
-            headers = signing.headers([SECRET], f"msg_{i}", int(time.time()), event)
-            for target in subscribers:
-                async with session.post(target, data=event, headers=headers) as response:
-                    await response.read()
+            async with session.post(url, data=orjson.dumps(callback(i))) as response:
+                await response.read()
 
-        for i in range(total):
+        start = time.perf_counter()
+        tasks = []
+        for i in range(int(rate * seconds)):
             delay = start + i / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -61,8 +48,8 @@ async def run(mode: str, url: str, rate: float, seconds: float, subscribers: lis
 
 
 def main() -> None:
-    mode, url, rate, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
-    uvloop.run(run(mode, url, rate, seconds, sys.argv[5:]))
+    url, rate, seconds = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+    uvloop.run(run(url, rate, seconds))
 
 
 if __name__ == "__main__":

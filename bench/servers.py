@@ -3,6 +3,9 @@
 - ``bare``: the baseline for ingest — a Starlette route that parses the JSON body with orjson and
   answers 200 (the "bare starlette route" of PERF.md), on the same uvicorn/uvloop/httptools stack.
 - ``sink``: a delivery target that answers 200 as cheaply as possible and counts what it got.
+- ``relay``: the end-to-end baseline — what hookline does minus durability, queueing, retries
+  and correlation: take the callback, sign an event around it, post it to every subscriber in
+  ``BENCH_SUBSCRIBERS`` at once, answer 200. Same server stack, same core as hookline.
 - ``subscribers``: three subscribers (``/s/1`` … ``/s/3``) that verify each event's signature with
   the ``standardwebhooks`` package and record end-to-end latency from the ``bench_sent`` time the
   load generator put into the callback (it comes back as ``data.upstream.bench_sent``).
@@ -30,6 +33,46 @@ def bare_app() -> Any:
         return Response(b'{"outcome":"applied"}', media_type="application/json")
 
     return Starlette(routes=[Route("/callbacks/{provider}/{token}", callback, methods=["POST"])])
+
+
+class Relay:
+    """POST /callbacks/...: sign the callback as an event and forward it to every subscriber."""
+
+    def __init__(self, secret: str, targets: list[str]) -> None:
+        self.secret = secret
+        self.targets = targets
+        self.session: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        import asyncio
+
+        import aiohttp
+
+        from dispatcher import signing
+
+        if scope["type"] != "http":
+            return
+        if scope["method"] != "POST":
+            await _reply(send, 404, b"")
+            return
+        if self.session is None:
+            self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        doc = orjson.loads(b"".join(chunks))
+        event = orjson.dumps({"type": "job.submitted", "timestamp": "", "data": {"upstream": doc}})
+        headers = signing.headers([self.secret], f"msg_{time.time_ns()}", int(time.time()), event)
+
+        async def post(target: str) -> None:
+            async with self.session.post(target, data=event, headers=headers) as response:
+                await response.read()
+
+        await asyncio.gather(*[post(target) for target in self.targets])
+        await _reply(send, 200, b'{"outcome":"applied"}')
 
 
 class Sink:
@@ -107,6 +150,8 @@ def main() -> None:
         app = bare_app()
     elif kind == "sink":
         app = Sink()
+    elif kind == "relay":
+        app = Relay(os.environ["BENCH_SECRET"], os.environ["BENCH_SUBSCRIBERS"].split(","))
     elif kind == "subscribers":
         app = Subscribers(os.environ["BENCH_SECRET"])
     else:

@@ -171,6 +171,7 @@ class HooklineProcess:
             "HOOKLINE_CALLBACK_TOKEN": "callback-token-for-tests-0123456789",
             "HOOKLINE_ALLOW_PRIVATE_TARGETS": "true",
             "HOOKLINE_LOG_FORMAT": "json",
+            "HOOKLINE_ARCHIVE": "false",  # callbacks in tests name CDN links that cannot be reached
             **(env or {}),
         }
         self.args = args

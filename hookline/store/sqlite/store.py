@@ -1,23 +1,16 @@
 """The SQLite backend: the embedded default.
 
 One writer connection, owned by a group-commit task, runs every write; its statements execute on
-the event loop thread (they are short B-tree operations). Each batch's COMMIT (the fsync) runs on
-the loop thread too while commits are fast, and on a dedicated thread when they are slow:
+the event loop thread (they are short B-tree operations) and each batch's COMMIT — the fsync, the
+only slow part — runs on a dedicated thread while the loop goes on reading requests, which join
+the next batch. (Measured: committing on the loop thread instead blocked it through every fsync,
+and at a steady 1,000 callbacks/s with 3,000 deliveries/s the backlog grew; on the commit thread
+it held at a few dozen.) Reads go through a small pool of aiosqlite connections, which WAL lets
+run beside the writer.
 
-- measured on this project's 2-core machine (one worker on one core, fdatasync ~0.2 ms), handing
-  every commit to a thread cost more than it saved — the thread returns with the GIL held by the
-  busy loop and waits for it — and ingest went from 5.7k to 7.8k callbacks/s committing inline;
-- on a slow disk (cloud volumes: several ms per fsync), blocking the loop that long would stall
-  every request, and a thread lets the loop keep reading the next batch meanwhile.
-
-So the writer keeps the median of the last commits' own durations (measured where the COMMIT
-runs, without any hand-off; a median, so the occasional commit that also checkpoints the WAL does
-not count as a slow disk) and commits inline while it is below ``INLINE_COMMIT_BELOW``. Reads go through a
-small pool of aiosqlite connections, which WAL lets run beside the writer.
-
-Only one process may use a SQLite file: a lock file beside the database enforces it, so leases
-left by a killed process can be released safely at start-up. To run several processes, use
-PostgreSQL.
+Only one process may use a SQLite file: a lock file beside the database enforces it, so delivery
+leases live in memory (``leases``) and the upstream queues' leases left by a killed process are
+released at start-up. To run several processes, use PostgreSQL.
 """
 
 from __future__ import annotations
@@ -28,9 +21,6 @@ import fcntl
 import logging
 import os
 import sqlite3
-import statistics
-import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -67,6 +57,7 @@ from hookline.store.base import (
 )
 from hookline.store.groupcommit import Failed, GroupCommitter, Op
 from hookline.store.sqlite import sql, upstream, upstream_sql
+from hookline.store.sqlite.leases import Leases
 from hookline.store.sqlite.writes import Writes
 from hookline.store.work import (
     ArchiveClaim,
@@ -81,7 +72,6 @@ from hookline.store.work import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 READERS = 3
-INLINE_COMMIT_BELOW = 0.0015  # seconds: above this median, commits move to the commit thread
 
 
 class SqliteStore:
@@ -99,7 +89,7 @@ class SqliteStore:
         self._committer = GroupCommitter(self._run_batch, name="sqlite-writer")
         self._commit_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
         self._wake = asyncio.Event()
-        self._commit_times: deque[float] = deque([0.0], maxlen=15)  # the COMMITs' own durations
+        self._leases = Leases()
 
     # lifecycle -------------------------------------------------------------------------------
     async def open(self, *, migrate: bool = True) -> None:
@@ -111,7 +101,7 @@ class SqliteStore:
             for pragma in sql.PRAGMAS:
                 conn.execute(pragma)
             self._conn = conn
-            self._writes = Writes(conn)
+            self._writes = Writes(conn, self._leases)
             conn.execute(sql.CREATE_MIGRATIONS)
             known = migrations.discover("hookline.store.sqlite")
             migrations.check_not_newer(self._schema_version(), known, str(self.path))
@@ -121,8 +111,6 @@ class SqliteStore:
                 # We are the only process: leases left behind are stale. (Before ``hookline migrate``
                 # ran, the tables they live in may not exist yet.)
                 version = self._schema_version()
-                if version >= 1:
-                    conn.execute(sql.RELEASE_ALL)
                 if version >= upstream_sql.SCHEMA:
                     for statement in upstream_sql.RELEASE_ALL:
                         conn.execute(statement)
@@ -195,23 +183,22 @@ class SqliteStore:
         conn, writes = self._conn, self._writes
         assert conn is not None and writes is not None
         now = self.clock.now()
+        leases = self._leases.snapshot()
         conn.execute("BEGIN IMMEDIATE")
         try:
             results = self._apply(ops, writes, now)
         except BaseException:
             conn.execute("ROLLBACK")
+            self._leases.restore(leases)
             writes.subscriptions.invalidate()
             writes.wake = False
             raise
         try:
-            if statistics.median(self._commit_times) < INLINE_COMMIT_BELOW:
-                took = _timed_commit(conn)
-            else:
-                took = await asyncio.get_running_loop().run_in_executor(self._commit_thread, _timed_commit, conn)
-            self._commit_times.append(took)
+            await asyncio.get_running_loop().run_in_executor(self._commit_thread, conn.execute, "COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            self._leases.restore(leases)
             writes.subscriptions.invalidate()
             writes.wake = False
             raise
@@ -481,12 +468,6 @@ def _new_job(new: NewJob, job_id: str, now: float) -> Job:
     if new.subscription is not None:
         new.subscription.job_id = job.id
     return job
-
-
-def _timed_commit(conn: sqlite3.Connection) -> float:
-    started = time.perf_counter()
-    conn.execute("COMMIT")
-    return time.perf_counter() - started
 
 
 def _statements(script: str) -> list[str]:
