@@ -16,13 +16,14 @@ from bench.harness import Row, say
 
 
 def benchmarks(quick: bool) -> dict[str, Callable[[], list[Row]]]:
-    from bench import dispatch, e2e, ingest, memory
+    from bench import dispatch, e2e, ingest, memory, postgres_scaling
 
     return {
         "ingest": lambda: ingest.run(runs=1 if quick else 3, duration=4 if quick else 10),
         "dispatch": lambda: dispatch.run(runs=1 if quick else 3, total=5000 if quick else 20000),
         "e2e": e2e.run,
         "memory": lambda: memory.run(100_000, 10_000) if quick else memory.run(),
+        "postgres": lambda: postgres_scaling.run(4000, 1) if quick else postgres_scaling.run(),
     }
 
 
@@ -30,7 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("names", nargs="*", help="ingest, dispatch, e2e, memory (default: all)")
+    parser.add_argument("names", nargs="*", help="ingest, dispatch, e2e, memory, postgres (default: all)")
     parser.add_argument("--quick", action="store_true", help="smaller and shorter runs")
     args = parser.parse_args()
     available = benchmarks(args.quick)

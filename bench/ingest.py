@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from bench import harness
 from bench.harness import Row, median, say
@@ -36,7 +37,9 @@ end
 
 def body_template() -> str:
     """A real progress callback (~1.5 KB, like PERF.md's bodies) whose id wrk replaces per request."""
-    doc = json.loads(FIXTURE.read_text()) if FIXTURE.exists() else {"status": "IN_PROGRESS", "progress": "46%"}
+    doc: dict[str, Any] = (
+        json.loads(FIXTURE.read_text()) if FIXTURE.exists() else {"status": "IN_PROGRESS", "progress": "46%"}
+    )
     doc["id"] = "TASKID"
     doc.setdefault("properties", {})["finalZhPrompt"] = "蓝色的猫 " * 40
     return json.dumps(doc, ensure_ascii=False)

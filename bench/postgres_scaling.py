@@ -40,6 +40,7 @@ import httpx
 import orjson
 
 from bench.cpu import cpu_seconds, machine_busy, postgres_cpu, postgres_used
+from bench.harness import Row
 from bench.sink import SinkProtocol, SinkStats
 from hookline.clock import SystemClock
 from hookline.ids import new_id
@@ -51,6 +52,7 @@ from receiver.adapters import ADAPTERS
 REPO = Path(__file__).resolve().parents[1]
 SUBSCRIPTIONS = 4
 TOKEN = "bench-token-0123456789abcdef"
+DEFAULT_PG = os.environ.get("HOOKLINE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 # --- the backlog ----------------------------------------------------------------------------------
@@ -125,7 +127,7 @@ class Setup:
     runs: list[Run] = field(default_factory=list)
 
     def median(self, name: str) -> float:
-        return statistics.median(getattr(r, name) for r in self.runs)
+        return float(statistics.median(getattr(r, name) for r in self.runs))
 
 
 def start_dispatcher(dsn: str, core: int, port: int, concurrency: int) -> subprocess.Popen[bytes]:
@@ -232,7 +234,8 @@ def _free_port() -> int:
 
 
 # --- main -----------------------------------------------------------------------------------------
-async def main(args: argparse.Namespace) -> None:
+async def measure(args: argparse.Namespace) -> tuple[dict[int, Setup], int]:
+    """Both set-ups, ``args.runs`` times each, alternating; returns them and the backlog size."""
     os.sched_setaffinity(0, {1})  # the sink (this process) on core 1
     stats = SinkStats()
     loop = asyncio.get_running_loop()
@@ -257,6 +260,11 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         await _admin(args.pg, f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
         server.close()
+    return setups, total
+
+
+async def main(args: argparse.Namespace) -> None:
+    setups, total = await measure(args)
     report(setups, total, args)
 
 
@@ -292,23 +300,41 @@ def report(setups: dict[int, Setup], total: int, args: argparse.Namespace) -> No
     )
 
 
+def run(deliveries: int = 16000, runs: int = 3, concurrency: int = 256, pg: str = DEFAULT_PG) -> list[Row]:
+    """For ``python -m bench``: one row, two dispatchers against one (the baseline)."""
+    args = argparse.Namespace(deliveries=deliveries, runs=runs, concurrency=concurrency, pg=pg)
+    setups, total = _run_loop(measure(args))
+    one, two = setups[1].median("rate"), setups[2].median("rate")
+    ratio = two / one
+    return [
+        Row(
+            f"postgres: dispatch, 2 processes ({total} deliveries)",
+            f"{two:,.0f} deliveries/s",
+            f"1 process: {one:,.0f}/s",
+            f"{ratio:.2f}x",
+            ">= 1.7x",
+            "met" if ratio >= 1.7 else "NOT MET",
+        )
+    ]
+
+
+def _run_loop(coro: Any) -> Any:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
 def cli() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.postgres_scaling", description=__doc__.split("\n\n")[0])
     parser.add_argument("--deliveries", type=int, default=16000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=256, help="HOOKLINE_DISPATCH_CONCURRENCY of each dispatcher")
     parser.add_argument(
-        "--pg",
-        default=os.environ.get("HOOKLINE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test"),
-        help="an admin connection: the benchmark creates and drops its own databases",
+        "--pg", default=DEFAULT_PG, help="an admin connection: the benchmark creates and drops its own databases"
     )
-    args = parser.parse_args()
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
-        asyncio.run(main(args))
-    else:
-        uvloop.run(main(args))
+    _run_loop(main(parser.parse_args()))
 
 
 if __name__ == "__main__":
