@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from hookline.clock import ManualClock, SystemClock
 from hookline.config import Config
 from hookline.store import open_store
 from hookline.store.base import Store
-from tests.support import Subscriber, run_server
+from tests.support import HooklineProcess, Subscriber, run_server
 
 PG_ADMIN_DSN = os.environ.get("HOOKLINE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -106,6 +106,15 @@ def make_config(database_url: str, tmp_path: Path, **env: str) -> Config:
     }
     base.update({k if k.startswith("HOOKLINE_") else f"HOOKLINE_{k}": v for k, v in env.items()})
     return Config.from_env(base)
+
+
+@pytest.fixture(autouse=True)
+def _no_server_outlives_its_test() -> Iterator[None]:
+    """A test that fails between starting a hookline process and stopping it must not leave the
+    process running (it would hold its port and its CPU for the rest of the suite and after)."""
+    yield
+    for process in list(HooklineProcess.running):
+        process.stop()
 
 
 @pytest.fixture

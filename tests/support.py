@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import uvicorn
@@ -155,7 +155,12 @@ class Subscriber:
 
 
 class HooklineProcess:
-    """``python -m hookline serve`` as a real child process (for tests that kill it)."""
+    """``python -m hookline serve`` as a real child process (for tests that kill it).
+
+    Every started process is remembered until it is stopped or killed, and an autouse fixture
+    (``tests/conftest.py``) stops what a failing test left running."""
+
+    running: ClassVar[set[HooklineProcess]] = set()
 
     def __init__(
         self, data_dir: Path, port: int, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
@@ -196,6 +201,7 @@ class HooklineProcess:
             cwd=self.data_dir,
         )
         log.close()
+        HooklineProcess.running.add(self)
 
         async def healthy() -> bool:
             if self.process is not None and self.process.poll() is not None:
@@ -213,6 +219,7 @@ class HooklineProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(10)
+        HooklineProcess.running.discard(self)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -221,6 +228,7 @@ class HooklineProcess:
                 self.process.wait(20)
             except subprocess.TimeoutExpired:
                 self.kill()
+        HooklineProcess.running.discard(self)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
