@@ -21,7 +21,7 @@ def benchmarks(quick: bool) -> dict[str, Callable[[], list[Row]]]:
     return {
         "ingest": lambda: ingest.run(runs=1 if quick else 3, duration=4 if quick else 10),
         "dispatch": lambda: dispatch.run(runs=1 if quick else 3, total=5000 if quick else 20000),
-        "e2e": e2e.run,
+        "e2e": lambda: e2e.run(runs=1 if quick else 3),
         "memory": lambda: memory.run(100_000, 10_000) if quick else memory.run(),
         "postgres": lambda: postgres_scaling.run(4000, 1) if quick else postgres_scaling.run(),
     }
