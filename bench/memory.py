@@ -129,7 +129,9 @@ def build(data_dir: Path, sink_url: str, events: int, pending: int) -> None:
             deliveries,
         )
         conn.execute("COMMIT")
-        say(f"memory: built {min(events, start + batch):,} of {events:,} events")
+        done = min(events, start + batch)
+        if done % (events // 10 or 1) < batch or done == events:  # ten progress lines, not fifty
+            say(f"memory: built {done:,} of {events:,} events")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
 
