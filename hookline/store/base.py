@@ -38,6 +38,11 @@ from hookline.store.work import (
 MAX_PAGE = 500
 
 
+def _set_filters(query: Any, *columns: str) -> dict[str, Any]:
+    """The equality filters a list query sets: column name → value, for each that is not None."""
+    return {column: value for column in columns if (value := getattr(query, column)) is not None}
+
+
 @dataclass(slots=True)
 class JobQuery:
     status: str | None = None
@@ -46,6 +51,9 @@ class JobQuery:
     limit: int = 50
     cursor: str | None = None  # the id of the last item of the previous page
 
+    def filters(self) -> dict[str, Any]:
+        return _set_filters(self, "status", "provider", "correlation_key")
+
 
 @dataclass(slots=True)
 class CallbackQuery:
@@ -53,6 +61,9 @@ class CallbackQuery:
     provider: str | None = None
     limit: int = 50
     cursor: str | None = None
+
+    def filters(self) -> dict[str, Any]:
+        return _set_filters(self, "outcome", "provider")
 
 
 @dataclass(slots=True)
@@ -63,12 +74,18 @@ class DeliveryQuery:
     limit: int = 50
     cursor: str | None = None
 
+    def filters(self) -> dict[str, Any]:
+        return _set_filters(self, "status", "subscription_id", "job_id")
+
 
 @dataclass(slots=True)
 class SubscriptionQuery:
     limit: int = 50
     cursor: str | None = None
     job_id: str | None = None
+
+    def filters(self) -> dict[str, Any]:
+        return _set_filters(self, "job_id")
 
 
 @dataclass(slots=True)
@@ -93,6 +110,20 @@ class SubscriptionChanges:
     description: str | None = None
     enabled: bool | None = None
     set_fields: frozenset[str] = frozenset()
+
+    def apply(self, sub: Subscription, now: float) -> None:
+        """Set the changed fields on ``sub``. Enabling it forgets why it was disabled and its
+        failures; disabling it says an operator did."""
+        was_enabled = sub.enabled
+        for name in self.set_fields:
+            setattr(sub, name, getattr(self, name))
+        sub.updated_at = now
+        if sub.enabled and not was_enabled:
+            sub.disabled_reason = None
+            sub.failing_since = None
+            sub.throttled_until = None
+        elif was_enabled and not sub.enabled:
+            sub.disabled_reason = "disabled by an operator"
 
 
 @dataclass(slots=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from hookline.events import assemble
+from hookline.events import assemble, build_event
 from hookline.models import Attempt, CallbackRecord, Delivery, Event, Job, SigningSecret, Subscription
 
 JOB_COLUMNS = (
@@ -61,6 +61,23 @@ def job(row: Sequence[Any]) -> Job:
         last_seen_at=row[15],
         upstream=_loads(row[16]) if len(row) > 16 and row[16] is not None else None,
     )
+
+
+def archived_job_event(row: Sequence[Any], archived_images: list[dict[str, Any]], now: float) -> tuple[Job, Event]:
+    """The job of ``row`` (JOB_COLUMNS and its upstream callback's body) moved one sequence on, and
+    its ``job.archived`` event. Like every event, it carries the job's latest upstream snapshot."""
+    j = job(row)
+    j.sequence += 1
+    j.updated_at = now
+    event = build_event(
+        j,
+        "job.archived",
+        now,
+        upstream=None if row[16] is None else bytes(row[16]),
+        callback_id=j.upstream_callback_id,
+        extra={"archived_images": archived_images},
+    )
+    return j, event
 
 
 def job_values(j: Job) -> tuple[Any, ...]:

@@ -258,16 +258,7 @@ class PostgresStore:
         return None if row is None else rows.job(row)
 
     async def list_jobs(self, query: JobQuery) -> Page[Job]:
-        filters = {
-            name: value
-            for name, value in (
-                ("status", query.status),
-                ("provider", query.provider),
-                ("correlation_key", query.correlation_key),
-            )
-            if value is not None
-        }
-        found, cursor = await self._page(sql.JOBS_WITH_UPSTREAM, filters, query.limit, query.cursor, alias="j")
+        found, cursor = await self._page(sql.JOBS_WITH_UPSTREAM, query.filters(), query.limit, query.cursor, alias="j")
         return Page([rows.job(r) for r in found], cursor)
 
     async def job_callbacks(self, job_id: str, limit: int = 200) -> list[CallbackRecord]:
@@ -277,9 +268,8 @@ class PostgresStore:
         return [rows.event(r) for r in await self._fetch(sql.JOB_EVENTS, job_id, limit)]
 
     async def list_callbacks(self, query: CallbackQuery) -> Page[CallbackRecord]:
-        filters = {name: value for name, value in (("outcome", query.outcome), ("provider", query.provider)) if value}
         found, cursor = await self._page(
-            f"SELECT {rows.CALLBACK_COLUMNS} FROM callbacks", filters, query.limit, query.cursor
+            f"SELECT {rows.CALLBACK_COLUMNS} FROM callbacks", query.filters(), query.limit, query.cursor
         )
         return Page([rows.callback(r) for r in found], cursor)
 
@@ -292,9 +282,8 @@ class PostgresStore:
         return None if row is None else rows.subscription(row)
 
     async def list_subscriptions(self, query: SubscriptionQuery) -> Page[Subscription]:
-        filters = {"job_id": query.job_id} if query.job_id else {}
         found, cursor = await self._page(
-            f"SELECT {rows.SUBSCRIPTION_COLUMNS} FROM subscriptions", filters, query.limit, query.cursor
+            f"SELECT {rows.SUBSCRIPTION_COLUMNS} FROM subscriptions", query.filters(), query.limit, query.cursor
         )
         return Page([rows.subscription(r) for r in found], cursor)
 
@@ -342,17 +331,8 @@ class PostgresStore:
         return None if row is None else rows.delivery(row)
 
     async def list_deliveries(self, query: DeliveryQuery) -> Page[Delivery]:
-        filters = {
-            name: value
-            for name, value in (
-                ("status", query.status),
-                ("subscription_id", query.subscription_id),
-                ("job_id", query.job_id),
-            )
-            if value is not None
-        }
         found, cursor = await self._page(
-            f"SELECT {rows.DELIVERY_COLUMNS} FROM deliveries", filters, query.limit, query.cursor
+            f"SELECT {rows.DELIVERY_COLUMNS} FROM deliveries", query.filters(), query.limit, query.cursor
         )
         return Page([rows.delivery(r) for r in found], cursor)
 

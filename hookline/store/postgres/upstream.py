@@ -14,7 +14,6 @@ from typing import Any
 
 import orjson
 
-from hookline.events import build_event
 from hookline.models import CallbackResult, Event, Inbound, Job
 from hookline.store import rows
 from hookline.store.base import NewJob
@@ -132,20 +131,11 @@ async def complete_archive(w: Writes, job_id: str, owner: str, images: list[Arch
     row = await conn.fetchrow(sql.LOCK_JOB_WITH_UPSTREAM, job_id)  # the job first: the lock order
     if row is None or await conn.fetchval(sql.ARCHIVE_LEASED_BY, job_id, owner) is None:
         return None
-    job = rows.job(row)
-    job.sequence += 1
-    job.updated_at = now
-    event = build_event(
-        job,
-        "job.archived",
-        now,
-        upstream=None if row[16] is None else bytes(row[16]),
-        callback_id=job.upstream_callback_id,
-        extra={"archived_images": [i.to_api() for i in images]},
-    )
+    archived = [i.to_api() for i in images]
+    job, event = rows.archived_job_event(row, archived, now)
     await conn.execute(sql.JOB_SEQUENCE, job.sequence, now, job.id)
     await w.add_events([event], {job.id: job}, now)
-    await conn.execute(sql.COMPLETE_ARCHIVE, _json([i.to_api() for i in images]), now, job_id)
+    await conn.execute(sql.COMPLETE_ARCHIVE, _json(archived), now, job_id)
     return event
 
 

@@ -156,15 +156,7 @@ class Writes:
             await conn.execute(sql.PAUSE_SUBSCRIPTIONS, [sub_id])
         sub = await self._subscription(sub_id, lock=True)
         was_enabled = sub.enabled
-        for name in changes.set_fields:
-            setattr(sub, name, getattr(changes, name))
-        sub.updated_at = now
-        if sub.enabled and not was_enabled:
-            sub.disabled_reason = None
-            sub.failing_since = None
-            sub.throttled_until = None
-        elif was_enabled and not sub.enabled:
-            sub.disabled_reason = "disabled by an operator"
+        changes.apply(sub, now)
         await self._save(sub)
         if sub.enabled and not was_enabled:
             await conn.execute(sql.RESUME_SUBSCRIPTION, now, sub.id)

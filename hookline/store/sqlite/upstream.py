@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from hookline.events import build_event
 from hookline.models import CallbackResult, Event, Inbound, Job
 from hookline.store import rows
 from hookline.store.base import NewJob
@@ -143,22 +142,11 @@ def complete_archive(w: Writes, job_id: str, owner: str, images: list[ArchivedIm
     row = conn.execute(core_sql.GET_JOB, (job_id,)).fetchone()
     if row is None:
         return None
-    job = rows.job(row)
-    job.sequence += 1
-    job.updated_at = now
-    # Like every event, job.archived carries the job's latest upstream snapshot (the body of the
-    # callback applied last: GET_JOB's last column).
-    event = build_event(
-        job,
-        "job.archived",
-        now,
-        upstream=None if row[16] is None else bytes(row[16]),
-        callback_id=job.upstream_callback_id,
-        extra={"archived_images": [i.to_api() for i in images]},
-    )
+    archived = [i.to_api() for i in images]
+    job, event = rows.archived_job_event(row, archived, now)  # GET_JOB ends with the upstream body
     conn.execute(sql.JOB_SEQUENCE, (job.sequence, now, job.id))
     w.add_events([event], {job.id: job}, now)
-    conn.execute(sql.COMPLETE_ARCHIVE, (_json([i.to_api() for i in images]), now, job_id))
+    conn.execute(sql.COMPLETE_ARCHIVE, (_json(archived), now, job_id))
     return event
 
 

@@ -147,15 +147,7 @@ class Writes:
     def update_subscription(self, sub_id: str, changes: SubscriptionChanges, now: float) -> Subscription:
         sub = self._subscription(sub_id)
         was_enabled = sub.enabled
-        for name in changes.set_fields:
-            setattr(sub, name, getattr(changes, name))
-        sub.updated_at = now
-        if sub.enabled and not was_enabled:
-            sub.disabled_reason = None
-            sub.failing_since = None
-            sub.throttled_until = None
-        elif was_enabled and not sub.enabled:
-            sub.disabled_reason = "disabled by an operator"
+        changes.apply(sub, now)
         self._save(sub)
         if sub.enabled and not was_enabled:
             self.conn.execute(sql.RESUME_SUBSCRIPTION, (now, sub.id))
