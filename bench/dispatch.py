@@ -28,8 +28,7 @@ async def fill(data_dir: Path, sink_url: str, total: int) -> bytes:
     """Write ``total`` callbacks (one pending delivery each) through the store; return one payload."""
     from hookline.clock import SystemClock
     from hookline.config import Config
-    from hookline.ids import new_id
-    from hookline.models import Inbound, SigningSecret, Subscription
+    from hookline.models import Inbound
     from hookline.store import open_store
     from receiver.adapters import ADAPTERS
 
@@ -37,21 +36,7 @@ async def fill(data_dir: Path, sink_url: str, total: int) -> bytes:
     store = open_store(config, clock=SystemClock())
     await store.open()
     now = time.time()
-    await store.create_subscription(
-        Subscription(
-            id=new_id("sub"),
-            url=sink_url,
-            event_types=None,
-            filter={},
-            description="bench sink",
-            secrets=[SigningSecret("whsec_" + "QkVOQ0hCRU5DSEJFTkNIQkVOQ0hCRU5D", now)],
-            enabled=True,
-            disabled_reason=None,
-            job_id=None,
-            created_at=now,
-            updated_at=now,
-        )
-    )
+    await store.create_subscription(harness.sink_subscription(sink_url, "bench sink", now))
     template = (harness.ROOT.parent / "shared" / "fixtures" / "mjproxy-blend-06-in-progress-46.json").read_bytes()
     doc = orjson.loads(template)
     semaphore = asyncio.Semaphore(256)

@@ -20,8 +20,12 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    from hookline.models import Subscription
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_CORE = "0"
@@ -124,6 +128,27 @@ def hookline_process(data_dir: Path, port: int, **env: str) -> Process:
             **env,
         },
         cwd=ROOT,
+    )
+
+
+def sink_subscription(url: str, description: str, now: float) -> Subscription:
+    """An enabled subscription of every event to a benchmark sink, signed with the benchmarks' secret."""
+    from bench.loadgen import SECRET
+    from hookline.ids import new_id
+    from hookline.models import SigningSecret, Subscription
+
+    return Subscription(
+        id=new_id("sub"),
+        url=url,
+        event_types=None,
+        filter={},
+        description=description,
+        secrets=[SigningSecret(SECRET, now)],
+        enabled=True,
+        disabled_reason=None,
+        job_id=None,
+        created_at=now,
+        updated_at=now,
     )
 
 

@@ -30,25 +30,12 @@ EVENTS_PER_JOB = 4
 async def _create(data_dir: Path, sink_url: str) -> str:
     from hookline.clock import SystemClock
     from hookline.config import Config
-    from hookline.models import SigningSecret, Subscription
     from hookline.store import open_store
 
     store = open_store(Config.from_env({"HOOKLINE_DATA_DIR": str(data_dir)}), clock=SystemClock())
     await store.open()
     now = time.time()
-    sub = Subscription(
-        id=new_id("sub"),
-        url=sink_url,
-        event_types=None,
-        filter={},
-        description="memory bench",
-        secrets=[SigningSecret("whsec_" + "QkVOQ0hCRU5DSEJFTkNIQkVOQ0hCRU5D", now)],
-        enabled=True,
-        disabled_reason=None,
-        job_id=None,
-        created_at=now,
-        updated_at=now,
-    )
+    sub = harness.sink_subscription(sink_url, "memory bench", now)
     await store.create_subscription(sub)
     await store.close()
     return sub.id

@@ -39,12 +39,12 @@ import asyncpg
 import httpx
 import orjson
 
+from bench import harness
 from bench.cpu import cpu_seconds, machine_busy, postgres_cpu, postgres_used
 from bench.harness import Row
 from bench.sink import SinkProtocol, SinkStats
 from hookline.clock import SystemClock
-from hookline.ids import new_id
-from hookline.models import Inbound, SigningSecret, Subscription
+from hookline.models import Inbound
 from hookline.store.base import SubscriptionChanges
 from hookline.store.postgres import PostgresStore
 from receiver.adapters import ADAPTERS
@@ -66,10 +66,7 @@ async def build_template(admin_dsn: str, name: str, sink_url: str, deliveries: i
         now = time.time()
         subs = []
         for i in range(SUBSCRIPTIONS):
-            secret = [SigningSecret("whsec_" + "Qk" * 16, now)]
-            sub = Subscription(
-                new_id("sub"), f"{sink_url}/hook/{i}", None, {}, None, secret, True, None, None, now, now
-            )
+            sub = harness.sink_subscription(f"{sink_url}/hook/{i}", f"bench sink {i}", now)
             subs.append(await store.create_subscription(sub))
         jobs = deliveries // SUBSCRIPTIONS
         for start in range(0, jobs, 1000):

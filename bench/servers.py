@@ -57,13 +57,7 @@ class Relay:
             return
         if self.session is None:
             self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
-        chunks = []
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        doc = orjson.loads(b"".join(chunks))
+        doc = orjson.loads(await _body(receive))
         event = orjson.dumps({"type": "job.submitted", "timestamp": "", "data": {"upstream": doc}})
         headers = signing.headers([self.secret], f"msg_{time.time_ns()}", int(time.time()), event)
 
@@ -119,21 +113,25 @@ class Subscribers:
                 orjson.dumps({"verified": len(self.latencies), "failed": self.failed, "latencies": self.latencies}),
             )
             return
-        chunks = []
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
+        body = await _body(receive)
         received = time.time()
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         try:
-            event = self.webhook.verify(b"".join(chunks), headers)
+            event = self.webhook.verify(body, headers)
             sent = event["data"]["upstream"]["bench_sent"]
             self.latencies.append(received - sent)
         except Exception:
             self.failed += 1
         await _reply(send, 200, b"ok")
+
+
+async def _body(receive: Any) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
 
 
 async def _reply(send: Any, status: int, body: bytes) -> None:
