@@ -26,7 +26,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = Path(os.environ.get("HOOKLINE_FIXTURES", REPO.parent / "shared" / "fixtures"))
+FIXTURES = Path(__file__).parent / "fixtures"
 
 MJPROXY_LIFECYCLE = [
     "mjproxy-blend-01-submitted.json",
