@@ -37,7 +37,7 @@ async def fill(data_dir: Path, sink_url: str, total: int) -> bytes:
     await store.open()
     now = time.time()
     await store.create_subscription(harness.sink_subscription(sink_url, "bench sink", now))
-    template = (harness.ROOT.parent / "shared" / "fixtures" / "mjproxy-blend-06-in-progress-46.json").read_bytes()
+    template = (harness.ROOT / "tests" / "fixtures" / "mjproxy-blend-06-in-progress-46.json").read_bytes()
     doc = orjson.loads(template)
     semaphore = asyncio.Semaphore(256)
 

@@ -21,7 +21,7 @@ from bench.harness import Row, median, say
 
 # A progress callback: most of a job's callbacks are these (a success would also queue an archive
 # download of the fixture's CDN link, which cannot be reached from here: that is not ingest).
-FIXTURE = harness.ROOT.parent / "shared" / "fixtures" / "mjproxy-blend-06-in-progress-46.json"
+FIXTURE = harness.ROOT / "tests" / "fixtures" / "mjproxy-blend-06-in-progress-46.json"
 LUA = """
 counter = 0
 local template = io.open(os.getenv("BENCH_BODY")):read("*a")

@@ -46,7 +46,7 @@ def build(data_dir: Path, sink_url: str, events: int, pending: int) -> None:
     pending delivery (the newest, each the head of its chain)."""
     sub_id = asyncio.run(_create(data_dir, sink_url))
     template = orjson.loads(
-        (harness.ROOT.parent / "shared" / "fixtures" / "mjproxy-blend-06-in-progress-46.json").read_bytes()
+        (harness.ROOT / "tests" / "fixtures" / "mjproxy-blend-06-in-progress-46.json").read_bytes()
     )
     conn = sqlite3.connect(data_dir / "hookline.db", isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
