@@ -22,7 +22,7 @@ run: install  ## install, then serve on SQLite at http://127.0.0.1:8080
 	$(BIN)/hookline serve
 
 test: install  ## install, then run the whole test suite (PostgreSQL tests run when CI=true)
-	$(BIN)/ruff check hookline receiver dispatcher tests bench
+	$(BIN)/ruff check hookline receiver dispatcher upstream simulator tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 

@@ -48,7 +48,7 @@ class Relay:
 
         import aiohttp
 
-        from dispatcher import signing
+        from hookline import signing
 
         if scope["type"] != "http":
             return

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from dispatcher.egress import EgressGuard
+from hookline.egress import EgressGuard
 
 KEPT_HEADERS = frozenset({b"retry-after", b"location"})
 IDLE_TIMEOUT = 15.0  # seconds a pooled connection may sit idle (servers close theirs too)

@@ -12,13 +12,13 @@ import asyncio
 import ssl
 import time
 
-from dispatcher import signing
-from dispatcher.egress import EgressGuard
 from dispatcher.http import Pool
-from dispatcher.retry import AttemptResult, parse_retry_after
+from hookline import signing
 from hookline.clock import Clock
+from hookline.egress import EgressGuard
 from hookline.errors import EgressRefused
 from hookline.models import Claim
+from hookline.retry import AttemptResult, parse_retry_after
 
 RESPONSE_BODY_CAP = 4096
 

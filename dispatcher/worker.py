@@ -16,11 +16,11 @@ import contextlib
 import logging
 import random
 
-from dispatcher.egress import EgressGuard
-from dispatcher.retry import AttemptResult, RetryPolicy
 from dispatcher.sender import Sender
+from hookline.egress import EgressGuard
 from hookline.ids import new_id, ulid
 from hookline.models import Claim
+from hookline.retry import AttemptResult, RetryPolicy
 from hookline.runtime import Runtime
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from hookline import dashboard, tokens
-from hookline.api import archive, blend, callbacks, deliveries, health, jobs, openapi, subscriptions
+from hookline.api import callbacks, deliveries, health, jobs, openapi, subscriptions
 from hookline.api.http import error_response, input_error_response
 from hookline.api.middleware import RequestLog
 from hookline.clock import Clock, SystemClock
@@ -31,6 +31,7 @@ from hookline.runtime import Runtime
 from hookline.store import open_store
 from hookline.store.base import Store
 from receiver import routes as receiver_routes
+from upstream import archive_route, blend_route
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,8 @@ def build_app(
     if config.role in ("all", "receiver"):
         middleware.append(Middleware(receiver_routes.CallbackFastPath, rt=rt))
         # Each module contributes its routes; add a module here to serve more.
-        for module in (receiver_routes, jobs, callbacks, subscriptions, deliveries, blend, archive, openapi, dashboard):
+        modules = (receiver_routes, jobs, callbacks, subscriptions, deliveries, blend_route, archive_route, openapi)
+        for module in (*modules, dashboard):
             routes += module.routes(rt)
 
     services: list[Service] = []
@@ -107,7 +109,7 @@ def background_services(rt: Runtime) -> list[Service]:
     if rt.config.role not in ("all", "dispatcher"):
         return []
     from dispatcher.worker import Dispatcher
-    from hookline.upstream.services import upstream_services
+    from upstream.services import upstream_services
 
     return [Dispatcher(rt), *upstream_services(rt)]
 

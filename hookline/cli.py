@@ -225,8 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _extensions() -> list[Callable[[Any], None]]:
     """Further commands (simulator, demo, API clients) register themselves here."""
     from hookline import manage
-    from hookline.demo import register as demo
-    from hookline.simulator.cli import register as simulate
+    from simulator.cli import register as simulate
+    from simulator.demo import register as demo
 
     return [manage.register, simulate, demo]
 

@@ -61,7 +61,7 @@ class Conflict(InputError):
 
 
 class EgressRefused(HooklineError):
-    """hookline will not connect to this target (see ``dispatcher.egress``)."""
+    """hookline will not connect to this target (see ``hookline.egress``)."""
 
 
 class UpstreamError(HooklineError):

@@ -1,8 +1,8 @@
 """The domain: jobs, the callbacks that move them, the events they emit, subscriptions and deliveries.
 
-These are plain data. The rules that change them live in ``receiver.statemachine`` (jobs),
-``receiver.correlate`` (which job a callback belongs to), ``dispatcher.fanout`` (which subscription
-gets which event) and ``dispatcher.retry`` (what a delivery attempt's result means). The store
+These are plain data. The rules that change them live in ``hookline.statemachine`` (jobs),
+``hookline.correlate`` (which job a callback belongs to), ``hookline.fanout`` (which subscription
+gets which event) and ``hookline.retry`` (what a delivery attempt's result means). The store
 persists them; ``to_api`` renders the shapes the management API documents.
 """
 
@@ -329,7 +329,7 @@ class Claim:
 
 @dataclass(slots=True)
 class Completion:
-    """The result of one attempt and what it means (decided by ``dispatcher.retry``)."""
+    """The result of one attempt and what it means (decided by ``hookline.retry``)."""
 
     delivery_id: str
     subscription_id: str

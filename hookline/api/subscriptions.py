@@ -9,9 +9,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dispatcher.egress import EgressGuard
-from dispatcher.fanout import FILTER_KEYS
-from dispatcher.signing import generate_secret, secret_key
 from hookline.api import fields
 from hookline.api.auth import admin
 from hookline.api.http import (
@@ -23,10 +20,13 @@ from hookline.api.http import (
     query_limit,
     read_json_object,
 )
+from hookline.egress import EgressGuard
 from hookline.errors import EgressRefused, InputError, NotFound
+from hookline.fanout import FILTER_KEYS
 from hookline.ids import new_id
 from hookline.models import EVENT_TYPES, PROVIDERS, SigningSecret, Subscription
 from hookline.runtime import Runtime
+from hookline.signing import generate_secret, secret_key
 from hookline.store.base import SubscriptionChanges, SubscriptionQuery
 
 ROTATION_OVERLAP = 24 * 3600.0

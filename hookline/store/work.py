@@ -3,7 +3,7 @@ sent), the reconciler's poll leases, and the archive of result images.
 
 Each is a small work queue keyed by job id, claimed with a lease (``lease_until``/``lease_owner``)
 so that several processes sharing a PostgreSQL database never do the same piece of work at once.
-These are plain data; ``hookline.upstream`` holds the behaviour.
+These are plain data; ``upstream`` holds the behaviour.
 """
 
 from __future__ import annotations

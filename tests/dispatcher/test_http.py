@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from dispatcher.egress import EgressGuard
 from dispatcher.http import Pool
+from hookline.egress import EgressGuard
 from hookline.errors import EgressRefused
 from tests.support import run_server, wait_for
 

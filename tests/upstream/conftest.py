@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from hookline.app import build_app
-from hookline.simulator import Knobs, Simulator
+from simulator import Knobs, Simulator
 from tests.conftest import Hookline, make_config
 from tests.support import free_port, run_server, wait_for
 
@@ -173,7 +173,7 @@ def image_server_app() -> Any:
     from starlette.responses import RedirectResponse, Response
     from starlette.routing import Route
 
-    from hookline.simulator import png
+    from simulator import png
 
     async def serve(request: Request) -> Response:
         name = request.path_params["name"]

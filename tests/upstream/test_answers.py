@@ -7,9 +7,9 @@ from typing import Any
 import orjson
 import pytest
 
-from hookline.upstream import mjproxy, useapi
-from hookline.upstream.client import Answer
 from tests.support import fixture_json
+from upstream import mjproxy, useapi
+from upstream.client import Answer
 
 JOB = "job_01TEST"
 

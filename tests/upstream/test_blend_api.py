@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from hookline.simulator import png
+from simulator import png
 from tests.conftest import Hookline
 from tests.upstream.conftest import Sim, Upstreams, blend, samples
 

@@ -9,8 +9,8 @@ import sys
 import httpx
 
 from hookline.cli import build_parser
-from hookline.demo import run_demo
-from hookline.simulator import Knobs
+from simulator import Knobs
+from simulator.demo import run_demo
 from tests.support import REPO, free_port, wait_for
 
 

@@ -11,10 +11,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from dispatcher.egress import EgressGuard
-from hookline.simulator import png
-from hookline.upstream.images import ImageError, ImageFetcher, parse_data_uri, sniff
+from hookline.egress import EgressGuard
+from simulator import png
 from tests.support import run_server
+from upstream.images import ImageError, ImageFetcher, parse_data_uri, sniff
 
 PNG = png.render(8, 8, "x")
 JPEG = b"\xff\xd8\xff\xe0" + b"\0" * 16

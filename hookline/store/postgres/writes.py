@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import asyncpg
 
-from dispatcher.fanout import NewDelivery, SubscriptionSet, plan_deliveries
+from hookline.correlate import JobIndex, lookup_keys, plan_ingest
 from hookline.errors import Conflict, NotFound
+from hookline.fanout import NewDelivery, SubscriptionSet, plan_deliveries
 from hookline.models import CallbackResult, Event, Inbound, Job, SigningSecret, Subscription
 from hookline.store import rows
 from hookline.store.base import NewJob, SubscriptionChanges
 from hookline.store.postgres import sql, upstream_sql
-from receiver.correlate import JobIndex, lookup_keys, plan_ingest
 
 
 class Tx:

@@ -9,9 +9,10 @@ from typing import Any
 
 import orjson
 
-from dispatcher.fanout import NewDelivery, SubscriptionSet, plan_deliveries
+from hookline.correlate import JobIndex, lookup_keys, plan_ingest
 from hookline.errors import Conflict, NotFound
 from hookline.events import assemble
+from hookline.fanout import NewDelivery, SubscriptionSet, plan_deliveries
 from hookline.models import CallbackResult, Claim, Completion, Event, Inbound, Job, Subscription
 from hookline.store import rows
 from hookline.store.base import NewJob, SubscriptionChanges
@@ -19,7 +20,6 @@ from hookline.store.health import Health
 from hookline.store.sqlite import sql
 from hookline.store.sqlite.leases import Lease, Leases
 from hookline.store.sqlite.upstream import queue_archives
-from receiver.correlate import JobIndex, lookup_keys, plan_ingest
 
 
 def _json_list(values: Iterable[Any]) -> str:

@@ -15,12 +15,12 @@ from __future__ import annotations
 import logging
 import random
 
-from dispatcher.egress import EgressGuard
+from hookline.egress import EgressGuard
 from hookline.runtime import Runtime
 from hookline.store.work import ArchiveClaim, ArchivedImage
-from hookline.upstream.archive import Archive
-from hookline.upstream.images import ImageError, ImageFetcher
-from hookline.upstream.worker import Worker
+from upstream.archive import Archive
+from upstream.images import ImageError, ImageFetcher
+from upstream.worker import Worker
 
 log = logging.getLogger(__name__)
 CONCURRENCY = 8

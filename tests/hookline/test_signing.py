@@ -8,7 +8,7 @@ import pytest
 import standardwebhooks
 import svix.webhooks
 
-from dispatcher import signing
+from hookline import signing
 from tests.support import fixture_json
 
 

@@ -19,10 +19,10 @@ import orjson
 from hookline.models import TERMINAL, Snapshot
 from hookline.runtime import Runtime
 from hookline.store.work import PollClaim
-from hookline.upstream.client import Polled, UpstreamClient
-from hookline.upstream.providers import build_clients
-from hookline.upstream.worker import Worker
 from receiver.adapters import ADAPTERS, AdapterError
+from upstream.client import Polled, UpstreamClient
+from upstream.providers import build_clients
+from upstream.worker import Worker
 
 log = logging.getLogger(__name__)
 CONCURRENCY = 4  # batches in flight

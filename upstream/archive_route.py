@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from hookline.api.http import error_response
 from hookline.runtime import Runtime
-from hookline.upstream.archive import Archive, is_sha256
+from upstream.archive import Archive, is_sha256
 
 HEADERS = {
     "Cache-Control": "public, max-age=31536000, immutable",

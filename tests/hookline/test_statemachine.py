@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hookline import statemachine
+from hookline.correlate import JobIndex, plan_ingest
 from hookline.models import Inbound, Job
-from receiver import statemachine
 from receiver.adapters import ADAPTERS
-from receiver.correlate import JobIndex, plan_ingest
 from tests.support import MJPROXY_FAILURE, MJPROXY_LIFECYCLE, USEAPI_COMPLETED, fixture_bytes, fixture_json
 
 LIFECYCLES = {

@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from dispatcher.retry import AttemptResult, RetryPolicy, parse_retry_after
 from hookline.config import DEFAULT_RETRY_SCHEDULE
 from hookline.models import Claim
+from hookline.retry import AttemptResult, RetryPolicy, parse_retry_after
 
 NOW = 1_800_000_000.0
 

@@ -30,9 +30,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dispatcher import signing
+from hookline import signing
 from hookline.config import Config
-from hookline.simulator import Knobs, Simulator
+from simulator import Knobs, Simulator
 
 TOLERANCE = 300  # seconds: how far a webhook-timestamp may be from now, as the reference libraries allow
 ENDED = ("job.archived", "job.failed", "job.moderated", "job.cancelled")

@@ -22,9 +22,9 @@ import orjson
 from hookline.errors import UpstreamError
 from hookline.runtime import Runtime
 from hookline.store.work import SubmissionClaim
-from hookline.upstream.client import SubmitOutcome, UpstreamClient, failed
-from hookline.upstream.providers import build_clients
-from hookline.upstream.worker import Worker
+from upstream.client import SubmitOutcome, UpstreamClient, failed
+from upstream.providers import build_clients
+from upstream.worker import Worker
 
 log = logging.getLogger(__name__)
 CONCURRENCY = 16

@@ -12,17 +12,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dispatcher.egress import EgressGuard
 from hookline.api.auth import admin
 from hookline.api.http import JSONResponse, read_json_object
 from hookline.api.subscriptions import build_subscription
+from hookline.egress import EgressGuard
 from hookline.ids import new_id
 from hookline.runtime import Runtime
 from hookline.store.base import NewJob
 from hookline.store.work import NewSubmission
-from hookline.upstream import blend
-from hookline.upstream.images import ImageFetcher
-from hookline.upstream.providers import useapi_channel
+from upstream import blend
+from upstream.images import ImageFetcher
+from upstream.providers import useapi_channel
 
 BODY_SLACK = 64 * 1024
 

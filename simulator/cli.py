@@ -7,7 +7,7 @@ import asyncio
 import sys
 from typing import Any
 
-from hookline.simulator.engine import Knobs, Simulator
+from simulator.engine import Knobs, Simulator
 
 FRACTIONS = {
     "drop": "fraction of callbacks never sent (0-1)",

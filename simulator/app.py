@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from hookline.simulator import mjproxy, png, useapi
-from hookline.simulator.engine import Simulator
+from simulator import mjproxy, png, useapi
+from simulator.engine import Simulator
 
 GONE = "This content is no longer available."
 SAMPLE_SIZE = 48

@@ -18,7 +18,7 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
-from dispatcher.egress import EgressGuard
+from hookline.egress import EgressGuard
 from hookline.errors import EgressRefused, HooklineError
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif")

@@ -14,10 +14,10 @@ from typing import Any
 from hookline.config import UpstreamConfig
 from hookline.errors import UpstreamError
 from hookline.models import Job
-from hookline.upstream.blend import DIMENSIONS
-from hookline.upstream.client import Answer, Polled, SubmitOutcome, Transport, failed, raw_of
 from receiver.adapters import useapi as adapter
 from receiver.adapters.common import AdapterError, text
+from upstream.blend import DIMENSIONS
+from upstream.client import Answer, Polled, SubmitOutcome, Transport, failed, raw_of
 
 
 def blend_body(job_id: str, request: dict[str, Any], callback_url: str, cfg: UpstreamConfig) -> dict[str, Any]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from hookline.config import UpstreamConfig
-from hookline.upstream.client import UpstreamClient
-from hookline.upstream.mjproxy import MjproxyClient
-from hookline.upstream.useapi import UseapiClient
+from upstream.client import UpstreamClient
+from upstream.mjproxy import MjproxyClient
+from upstream.useapi import UseapiClient
 
 
 def build_clients(cfg: UpstreamConfig) -> dict[str, UpstreamClient]:

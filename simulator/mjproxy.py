@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hookline.simulator.engine import CHANNEL, SimTask, Simulator, Step
+from simulator.engine import CHANNEL, SimTask, Simulator, Step
 
 DIMENSIONS = {"PORTRAIT": ("portrait", "2:3"), "SQUARE": ("square", "1:1"), "LANDSCAPE": ("landscape", "3:2")}
 BOT_TYPES = ("MID_JOURNEY", "NIJI_JOURNEY")

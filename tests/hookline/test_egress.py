@@ -6,9 +6,9 @@ import ipaddress
 
 import pytest
 
-from dispatcher.egress import EgressGuard, refusal
 from dispatcher.sender import Sender
 from hookline.clock import SystemClock
+from hookline.egress import EgressGuard, refusal
 from hookline.errors import EgressRefused
 from hookline.models import Claim
 

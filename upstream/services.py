@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from hookline.runtime import Runtime
-from hookline.upstream.archiver import Archiver
-from hookline.upstream.reconciler import Reconciler
-from hookline.upstream.submitter import SubmitQueue
-from hookline.upstream.worker import Worker
+from upstream.archiver import Archiver
+from upstream.reconciler import Reconciler
+from upstream.submitter import SubmitQueue
+from upstream.worker import Worker
 
 
 def upstream_services(rt: Runtime) -> list[Worker[Any]]:

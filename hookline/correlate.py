@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from hookline import statemachine
 from hookline.events import build_event
 from hookline.ids import new_id
 from hookline.models import CallbackRecord, CallbackResult, Event, Inbound, Job, Snapshot
-from receiver import statemachine
 
 REJECTED_BODY_CAP = 64 * 1024
 

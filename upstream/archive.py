@@ -15,7 +15,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from hookline.upstream.images import sniff
+from upstream.images import sniff
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 

@@ -28,7 +28,7 @@ import aiohttp
 import orjson
 from starlette.requests import Request
 
-from hookline.simulator import png
+from simulator import png
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ class Simulator:
 
     def app(self) -> Any:
         """The ASGI app serving both APIs, the result images and sample input images."""
-        from hookline.simulator.app import build_app
+        from simulator.app import build_app
 
         return build_app(self)
 

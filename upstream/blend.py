@@ -21,7 +21,7 @@ from hookline.api import fields
 from hookline.config import Config
 from hookline.errors import InputError
 from hookline.models import PROVIDERS
-from hookline.upstream.images import ImageError, ImageFetcher, is_data_uri, parse_data_uri
+from upstream.images import ImageError, ImageFetcher, is_data_uri, parse_data_uri
 
 FIELDS = ("provider", "images", "dimensions", "bot_type", "correlation_key", "metadata", "callback_url")
 DIMENSIONS = {

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hookline.simulator.engine import CHANNEL, SERVER, SimTask, Simulator, Step
+from simulator.engine import CHANNEL, SERVER, SimTask, Simulator, Step
 
 DIMENSIONS = {"Portrait": ("portrait", "2:3"), "Square": ("square", "1:1"), "Landscape": ("landscape", "3:2")}
 PROGRESS = (15, 46, 78)

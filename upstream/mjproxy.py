@@ -18,9 +18,9 @@ import orjson
 
 from hookline.errors import UpstreamError
 from hookline.models import Job, Snapshot
-from hookline.upstream.blend import BOT_TYPES, DIMENSIONS
-from hookline.upstream.client import Answer, Polled, SubmitOutcome, Transport, failed, raw_of
 from receiver.adapters.common import normalize_progress, text
+from upstream.blend import BOT_TYPES, DIMENSIONS
+from upstream.client import Answer, Polled, SubmitOutcome, Transport, failed, raw_of
 
 ACCEPTED = {1: "submitted", 22: "queued"}
 QUEUE_FULL = 23
