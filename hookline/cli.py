@@ -38,6 +38,19 @@ SERVER_FLAGS: dict[str, tuple[str, str]] = {
         "seconds between delivery attempts, comma-separated (default 5,300,1800,7200,18000,36000,36000)",
     ),
 }
+# Upstreams on their bad days (issue 16).
+SERVER_FLAGS.update(
+    {
+        "submit-give-up": (
+            "SUBMIT_GIVE_UP",
+            "seconds to keep resubmitting a blend through temporary upstream trouble (default 1800)",
+        ),
+        "useapi-max-jobs": (
+            "USEAPI_MAX_JOBS",
+            "useapi jobs hookline runs at once per channel; when set, also sent as maxJobs (default 3, not sent)",
+        ),
+    }
+)
 FLAG_SWITCHES: dict[str, tuple[str, str]] = {
     "allow-private-targets": (
         "ALLOW_PRIVATE_TARGETS",

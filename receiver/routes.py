@@ -3,7 +3,9 @@
 The answer (200 with the outcome) is sent only after the callback, its job change and its events
 are committed. A wrong token is 401 and stores nothing. A body that is not JSON, or has no task
 id, is 400 — and is still kept in the callback log as ``rejected``. A body over
-``HOOKLINE_MAX_BODY_BYTES`` is 413.
+``HOOKLINE_MAX_BODY_BYTES`` is 413. ``/callbacks/{provider}/{token}/`` (a trailing slash, as people
+paste it) is served the same, directly: never with a redirect, which Java senders (midjourney-proxy's
+RestTemplate) do not follow for a POST and count as delivered.
 
 This is the hot path, so it is served by :class:`CallbackFastPath`, a plain ASGI middleware that
 answers ``POST /callbacks/...`` itself instead of going through Starlette's routing, exception
@@ -90,6 +92,8 @@ class CallbackFastPath:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].startswith("/callbacks/"):
             parts = scope["path"].split("/")
+            if len(parts) == 5 and parts[4] == "":
+                parts.pop()  # a trailing slash
             if len(parts) == 4 and parts[2] and parts[3]:
                 await self._serve(scope, receive, send, parts[2], parts[3])
                 return
@@ -155,4 +159,8 @@ def routes(rt: Runtime) -> list[Route]:
         )
         return Response(payload, status_code=status, media_type="application/json")
 
-    return [Route("/callbacks/{provider}/{token}", receive, methods=["POST"], name="callbacks")]
+    return [
+        Route("/callbacks/{provider}/{token}", receive, methods=["POST"], name="callbacks"),
+        # Registered too, so that no method on the slashed URL is ever answered with a redirect.
+        Route("/callbacks/{provider}/{token}/", receive, methods=["POST"]),
+    ]

@@ -132,7 +132,7 @@ async def test_other_answers_fail_the_job_with_the_upstreams_message(
 
 
 async def test_an_unreachable_upstream_is_retried_then_given_up(sim: Sim, upstreams: Upstreams) -> None:
-    h = await upstreams.start(sim, MJPROXY_URL=f"http://127.0.0.1:{free_port()}", JOB_TIMEOUT="1")
+    h = await upstreams.start(sim, MJPROXY_URL=f"http://127.0.0.1:{free_port()}", SUBMIT_GIVE_UP="1")
     created = await blend(h, "mjproxy", samples(sim))
     (done,) = await wait_for_jobs(h, [created["id"]], terminal)
     assert done["status"] == "failed" and "cannot reach mjproxy" in done["error"]
