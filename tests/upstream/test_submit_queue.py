@@ -93,14 +93,13 @@ async def test_a_fuller_upstream_answers_429_and_everything_still_finishes(
 @pytest.mark.parametrize(
     ("provider", "knobs", "env", "status", "error"),
     [
-        ("mjproxy", {"moderate": 1.0}, {}, "failed", "code 24: 可能包含敏感词"),
         ("mjproxy", {"mjproxy_secret": "s3cret"}, {}, "failed", "mjproxy answered HTTP 401"),
         (
             "useapi",
             {"useapi_require_account": True},
             {"USEAPI_DISCORD": ""},
             "failed",
-            "HTTP 412: blendUrls, discord, server or channel value is missing",
+            "HTTP 400: blendUrls, discord, server or channel value is missing",
         ),
         (
             "useapi",
