@@ -18,7 +18,7 @@ FRACTIONS = {
     "first-failure": "fraction of mjproxy tasks whose first and only callback is a FAILURE",
     "late-failure": "fraction of mjproxy tasks that send a FAILURE '任务超时' after their SUCCESS",
     "cancel": "fraction of mjproxy tasks cancelled part-way (a FAILURE '取消任务', as trueai)",
-    "blank-polls": "fraction of polls that say nothing (mjproxy status \"\", useapi 404)",
+    "blank-polls": 'fraction of polls that say nothing (mjproxy status "", useapi 404)',
     "submit-trouble": "fraction of submissions answered 502 by a reverse proxy",
     "busy": "fraction of mjproxy submissions answered as new-api's busy (429 code 30, 400 do_request_failed)",
 }
