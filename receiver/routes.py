@@ -159,8 +159,4 @@ def routes(rt: Runtime) -> list[Route]:
         )
         return Response(payload, status_code=status, media_type="application/json")
 
-    return [
-        Route("/callbacks/{provider}/{token}", receive, methods=["POST"], name="callbacks"),
-        # Registered too, so that no method on the slashed URL is ever answered with a redirect.
-        Route("/callbacks/{provider}/{token}/", receive, methods=["POST"]),
-    ]
+    return [Route("/callbacks/{provider}/{token}", receive, methods=["POST"], name="callbacks")]
