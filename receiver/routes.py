@@ -28,10 +28,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hookline.api.http import is_number, read_body
 from hookline.errors import InputError
-from hookline.models import Inbound
 from hookline.runtime import Runtime
-from hookline.tokens import redact
-from receiver.adapters import ADAPTERS, AdapterError
+from receiver import ingest
+from receiver.adapters import ADAPTERS
 
 # Headers worth keeping with a callback: they help tell senders apart when something goes wrong.
 KEPT_HEADERS = frozenset(
@@ -55,27 +54,18 @@ class CallbackReceiver:
     ) -> tuple[int, bytes]:
         """(status, JSON body) for a callback whose body has been read (within the size limit)."""
         rt = self.rt
-        adapter = ADAPTERS.get(provider)
-        if adapter is None:
+        if provider not in ADAPTERS:
             return 404, _error("unknown_provider", f"unknown provider {provider!r}; use one of: {', '.join(ADAPTERS)}")
         if not hmac.compare_digest(token.encode(), rt.callback_token.encode()):
             return 401, _error("unauthorized", "wrong callback token: use the URL 'hookline info' prints")
-        body = redact(body, rt.callback_token)
-        inbound = Inbound(provider=provider, body=body, headers=headers, received_at=rt.clock.now())
-        try:
-            inbound.snapshot = adapter(orjson.loads(body))
-        except orjson.JSONDecodeError as exc:
-            inbound.reject_reason = f"the body is not valid JSON: {exc}"
-        except AdapterError as exc:
-            inbound.reject_reason = exc.message
-        result = await rt.store.record_callback(inbound)
-        rt.metrics.emitted(result.event_types)
+        inbound = ingest.heard(
+            provider, "callback", body, rt.clock.now(), callback_token=rt.callback_token, headers=headers
+        )
+        result = await ingest.record(rt, inbound, started=started)
         if inbound.reject_reason is not None:
-            rt.metrics.received(provider, result.outcome, None)
             return 400, _error(
                 "invalid_callback", inbound.reject_reason, callback_id=result.callback_id, outcome="rejected"
             )
-        rt.metrics.received(provider, result.outcome, time.perf_counter() - started)
         return 200, orjson.dumps(
             {"callback_id": result.callback_id, "job_id": result.job_id, "outcome": result.outcome}
         )

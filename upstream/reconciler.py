@@ -28,6 +28,7 @@ from hookline import statemachine
 from hookline.models import TERMINAL, Snapshot
 from hookline.runtime import Runtime
 from hookline.store.work import PollClaim
+from receiver import ingest
 from receiver.adapters import ADAPTERS, AdapterError, NoStatus
 from upstream.client import Polled, UpstreamClient
 from upstream.providers import build_clients
@@ -123,11 +124,15 @@ class Reconciler(Worker[list[PollClaim]]):
                 "the upstream says nothing about this job yet", extra={"job_id": job.id, "provider": job.provider}
             )
             return "unknown"
-        inbound = self.inbound(
-            job.provider, "poll", polled.body, content_type=polled.content_type, snapshot=reading.snapshot
+        inbound = self.heard(
+            job.provider,
+            "poll",
+            polled.body,
+            content_type=polled.content_type,
+            snapshot=reading.snapshot,
+            reject_reason=reading.problem,
         )
-        inbound.reject_reason = reading.problem
-        result = await self.rt.store.record_callback(inbound)
+        result = await ingest.record(self.rt, inbound)
         metrics.reconciler_polls.labels(job.provider, result.outcome).inc()
         if result.outcome == "applied":
             log.info("reconciled from a poll", extra={"job_id": job.id, "provider": job.provider})
@@ -152,9 +157,8 @@ class Reconciler(Worker[list[PollClaim]]):
         # data.upstream); why hookline gave up is noted with the timeout in the job's timeline.
         raw = job.upstream if job.upstream is not None else {"error": error, "detail": detail}
         snapshot = statemachine.own_verdict(job.upstream_id, job.id, error, raw)
-        inbound = self.inbound(job.provider, "timeout", orjson.dumps(raw), snapshot=snapshot)
-        inbound.note = detail
-        result = await self.rt.store.record_callback(inbound)
+        inbound = self.heard(job.provider, "timeout", orjson.dumps(raw), snapshot=snapshot, note=detail)
+        result = await ingest.record(self.rt, inbound)
         self.rt.metrics.reconciler_polls.labels(job.provider, "timeout").inc()
         log.warning(
             "job timed out (%s)", error, extra={"job_id": job.id, "provider": job.provider, "outcome": result.outcome}

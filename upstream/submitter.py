@@ -25,6 +25,7 @@ import orjson
 from hookline.errors import UpstreamError
 from hookline.runtime import Runtime
 from hookline.store.work import SubmissionClaim
+from receiver import ingest
 from upstream.client import Answer, SubmitOutcome, UpstreamClient, failed, raw_of
 from upstream.providers import build_clients
 from upstream.worker import Worker
@@ -96,10 +97,10 @@ class SubmitQueue(Worker[SubmissionClaim]):
 
     async def _finish(self, claim: SubmissionClaim, outcome: SubmitOutcome) -> None:
         answer = outcome.answer
-        inbound = self.inbound(
+        inbound = self.heard(
             claim.provider, "submit", answer.body, content_type=answer.content_type, snapshot=outcome.snapshot
         )
-        await self.rt.store.finish_submission(claim.job_id, inbound, sent=outcome.kind == "sent")
+        await ingest.record_submission(self.rt, claim.job_id, inbound, sent=outcome.kind == "sent")
         self.rt.metrics.submissions.labels(claim.provider, outcome.kind).inc()
         log.info(
             "blend %s by %s",
@@ -111,7 +112,7 @@ class SubmitQueue(Worker[SubmissionClaim]):
     async def _refuse(self, claim: SubmissionClaim, reason: str, raw: object = None) -> None:
         """Fail the job with ``reason``; ``raw`` is the upstream's last answer to show, if any."""
         raw = raw if raw is not None else {"error": reason}
-        inbound = self.inbound(claim.provider, "submit", orjson.dumps(raw), snapshot=failed(claim.job_id, reason, raw))
-        await self.rt.store.finish_submission(claim.job_id, inbound, sent=False)
+        inbound = self.heard(claim.provider, "submit", orjson.dumps(raw), snapshot=failed(claim.job_id, reason, raw))
+        await ingest.record_submission(self.rt, claim.job_id, inbound, sent=False)
         self.rt.metrics.submissions.labels(claim.provider, "error").inc()
         log.warning("blend not sent: %s", reason, extra={"job_id": claim.job_id, "provider": claim.provider})

@@ -13,14 +13,12 @@ import asyncio
 import contextlib
 import logging
 from abc import ABC, abstractmethod
-from typing import Generic, TypeVar
-
-import orjson
+from typing import Any, Generic, TypeVar
 
 from hookline.ids import ulid
-from hookline.models import Inbound, Snapshot
+from hookline.models import Inbound
 from hookline.runtime import Runtime
-from hookline.tokens import redact
+from receiver import ingest
 
 log = logging.getLogger(__name__)
 U = TypeVar("U")
@@ -85,29 +83,12 @@ class Worker(ABC, Generic[U]):
         await self.close()
         log.info("%s stopped", self.name, extra={"owner": self.owner})
 
-    def inbound(
-        self,
-        provider: str,
-        source: str,
-        body: bytes,
-        *,
-        content_type: str | None = None,
-        snapshot: Snapshot | None = None,
-    ) -> Inbound:
-        """What hookline heard from (or about) an upstream, for the ingest path: received now, with
-        the upstream's echo of the callback URL stripped of its token (see ``tokens.redact``).
-
-        ``body`` becomes the events' ``data.upstream``, so it must be the JSON document a snapshot
-        came from: an answer that is not JSON (a proxy's HTML error page, say) is replaced by the
-        snapshot's own document."""
-        body = redact(body, self.rt.callback_token)
-        if snapshot is not None:
-            try:
-                orjson.loads(body)
-            except orjson.JSONDecodeError:
-                body = redact(orjson.dumps(snapshot.raw), self.rt.callback_token)
-        headers = {"content-type": content_type} if content_type else {}
-        return Inbound(provider, body, headers, self.rt.clock.now(), source=source, snapshot=snapshot)
+    def heard(self, provider: str, source: str, body: bytes, **details: Any) -> Inbound:
+        """What hookline heard from (or decided about) an upstream, received now: the one way in
+        (``receiver.ingest.heard``; ``details`` are its keyword arguments)."""
+        return ingest.heard(
+            provider, source, body, self.rt.clock.now(), callback_token=self.rt.callback_token, **details
+        )
 
     def wake(self) -> None:
         """Look for work now rather than at the next interval."""

@@ -23,4 +23,3 @@ async def test_a_trailing_slash_is_served_without_a_redirect(hookline: Hookline)
 async def test_a_trailing_slash_with_a_wrong_token_is_still_401(hookline: Hookline) -> None:
     response = await hookline.anon.post("/callbacks/mjproxy/not-the-token/", content=b"{}")
     assert response.status_code == 401
-
