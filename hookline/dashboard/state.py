@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from hookline.dashboard.chains import Context
 from hookline.dashboard.html import safe_url, when_text
 from hookline.models import Delivery, Job
 from hookline.store.base import DeliveryQuery, Store
@@ -62,9 +63,22 @@ def last_result(d: Delivery) -> str:
     return " ".join(p for p in parts if p) or "—"
 
 
-def delivery_state(d: Delivery) -> dict[str, Any]:
-    due = when_text(d.next_attempt_at) if d.status == "pending" and d.next_attempt_at is not None else ""
-    return {"status": d.status, "attempts": d.attempts, "last": last_result(d), "next": due}
+def next_text(d: Delivery, ctx: Context) -> str:
+    """When a pending delivery is tried next, or why it is not scheduled ("waiting for #2")."""
+    if d.status == "pending" and d.next_attempt_at is not None:
+        return when_text(d.next_attempt_at)
+    return ctx.held_because(d) or ""
+
+
+def delivery_state(d: Delivery, ctx: Context) -> dict[str, Any]:
+    head = ctx.waiting_for.get(d.id)
+    return {
+        "status": d.status,
+        "attempts": d.attempts,
+        "last": last_result(d),
+        "next": next_text(d, ctx),
+        "waiting_for": head.id if head is not None else None,
+    }
 
 
 async def job_counts(store: Store, job: Job) -> str:
