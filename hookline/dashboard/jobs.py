@@ -187,7 +187,7 @@ def _summary(job: Job, data: dict[str, Any]) -> Markup:
         facts.append(("Error", html('<span class="error">{e}</span>', e=job.error)))
     return html(
         '<h1>{title} {status}</h1><p>{progress}</p><div class="images" data-field="images">{images}</div>'
-        "<dl>{facts}</dl><details><summary>Metadata</summary><pre>{metadata}</pre></details>",
+        '<dl class="facts">{facts}</dl><details><summary>Metadata</summary><pre>{metadata}</pre></details>',
         title=job.correlation_key or job.id,
         status=badge(job.status),
         progress=progress_bar(job.progress, job.status),

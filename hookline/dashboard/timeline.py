@@ -61,7 +61,8 @@ def _attempts(tried: list[tuple[Attempt, Delivery]], ctx: Context) -> Markup:
 def _event_cells(e: Event, tried: list[tuple[Attempt, Delivery]], ctx: Context) -> Markup:
     return html(
         '<td data-label="What">event emitted</td><td data-label="Outcome">{type} #{seq}</td>'
-        '<td><details><summary>payload</summary><pre class="raw">{payload}</pre></details>{attempts}</td>',
+        '<td class="folds"><details><summary>payload</summary><pre class="raw">{payload}</pre></details>'
+        "{attempts}</td>",
         type=e.type,
         seq=e.sequence,
         payload=orjson.dumps(orjson.loads(e.payload), option=orjson.OPT_INDENT_2).decode(),

@@ -14,7 +14,7 @@
     link.title = "The image could not be loaded (the upstream's links expire); open it to try again.";
     const note = document.createElement("span");
     note.className = "broken-note";
-    note.textContent = "image unavailable";
+    note.textContent = img.width > 64 ? "image unavailable" : "no image";
     link.appendChild(note);
   }
 
