@@ -214,6 +214,7 @@ class TwoSubscribers:
     orders: str
     analytics: str
     orders_id: str
+    analytics_sink: Subscriber
 
     async def replay_orders(self, times: int = 2) -> None:
         """Replay every event to ``orders`` ``times`` times; return once all were delivered."""
@@ -252,7 +253,7 @@ async def two_subscribers(hookline_factory: Any, tmp_path: Path) -> AsyncIterato
                 body["imageUrl"] = f"{images}/{'result' if body['status'] == 'SUCCESS' else 'preview'}.png"
             job_id = (await h.post_callback("mjproxy", orjson.dumps(body))).json()["job_id"]
         events = len((await h.admin.get(f"/v1/jobs/{job_id}")).json()["events"])
-        found = TwoSubscribers(h, job_id, events, orders_url, analytics_url, sub["id"])
+        found = TwoSubscribers(h, job_id, events, orders_url, analytics_url, sub["id"], analytics)
         await found.settled(events)
         yield found
 
@@ -297,6 +298,24 @@ async def test_a_delivery_held_behind_an_earlier_one_says_which(chromium: Any, t
     await held.first.get_by_role("link", name="waiting for #1").click()
     await page.wait_for_url(f"{two.h.url}/dashboard/deliveries/{first_id}")
     assert await page.get_by_text(two.analytics).count() >= 1
+    assert blocked == []
+
+
+async def test_held_deliveries_follow_their_head_without_a_reload(chromium: Any, two: TwoSubscribers) -> None:
+    page, blocked = await logged_in(chromium, two.h, DESKTOP)
+    await page.goto(f"{two.h.url}/dashboard/jobs/{two.job_id}")
+    two.analytics_sink.default = 200  # the analytics endpoint is back
+    chain = page.locator("details.chain", has_text=two.analytics)
+    await chain.locator("tr[data-delivery]").first.get_by_role("button", name="Retry now").click()
+    await page.get_by_text("Retry queued").wait_for()
+    await page.wait_for_function(
+        """chain => [...chain.querySelectorAll('tr[data-delivery] [data-field=status]')]
+            .every(badge => badge.textContent === 'delivered')""",
+        arg=await chain.element_handle(),
+    )
+    assert await chain.get_by_text("waiting for #").count() == 0
+    assert await chain.get_by_role("button").count() == 0
+    await chain.screenshot(path=ARTIFACTS / "dashboard-waiting-delivered.png")
     assert blocked == []
 
 
