@@ -143,7 +143,8 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
         counts = await job_counts(store, job)  # before the reads below: a change in between shows up
         callbacks = await store.job_callbacks(job_id)
         events = await store.job_events(job_id)
-        deliveries = (await store.list_deliveries(DeliveryQuery(job_id=job_id, limit=TIMELINE_DELIVERIES))).items
+        shown = await store.list_deliveries(DeliveryQuery(job_id=job_id, limit=TIMELINE_DELIVERIES))
+        deliveries, more_deliveries = shown.items, shown.next_cursor is not None
         attempts = {d.id: await store.delivery_attempts(d.id) for d in deliveries}
         ctx = await chains.context(store, deliveries)
         submission = await store.get_submission(job_id)
@@ -152,7 +153,7 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
         body = html(
             '<section data-live="job" data-job="{id}" data-counts="{counts}">{summary}</section>'
             '<p class="live-note" hidden data-live-note>This job has new activity. <a href="{here}">Reload</a></p>'
-            '{submission}{archive}<h2>Deliveries</h2><div class="chains">{deliveries}</div>'
+            '{submission}{archive}<h2>Deliveries</h2><div class="chains">{deliveries}</div>{more}'
             "<h2>Timeline</h2>{timeline}",
             id=job.id,
             counts=counts,
@@ -161,6 +162,14 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
             submission=submission_panel(submission),
             archive=archive_panel(archive, archiving=rt.config.upstream.archive),
             deliveries=chains_by_subscription(deliveries, ctx, session.csrf, here),
+            more=html(
+                '<p class="muted">The newest {n} deliveries are shown: '
+                '<a href="{all}">every delivery of this job</a>.</p>',
+                n=TIMELINE_DELIVERIES,
+                all=query("/dashboard/deliveries", status="all", job_id=job_id),
+            )
+            if more_deliveries
+            else "",
             timeline=timeline(callbacks, events, deliveries, attempts, ctx),
         )
         return page(job.correlation_key or job.id, body, csrf=session.csrf, active="Jobs", notice=notice(request))

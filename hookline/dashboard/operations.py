@@ -112,14 +112,15 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
         raw_status = request.query_params.get("status")
         status = None if raw_status == "all" else (query_choice(request, "status", DELIVERY_STATUSES) or "dead")
         sub_id = query_text(request, "subscription_id", 64)
+        job_id = query_text(request, "job_id", 64)
         cursor = query_cursor(request, "dlv")
         found = await store.list_deliveries(
-            DeliveryQuery(status=status, subscription_id=sub_id, limit=PAGE_SIZE, cursor=cursor)
+            DeliveryQuery(status=status, subscription_id=sub_id, job_id=job_id, limit=PAGE_SIZE, cursor=cursor)
         )
         tabs = join(
             html(
                 '<a href="{u}" class="{cls}">{label}</a>',
-                u=query("/dashboard/deliveries", status=name, subscription_id=sub_id),
+                u=query("/dashboard/deliveries", status=name, subscription_id=sub_id, job_id=job_id),
                 cls="active" if (status or "all") == name else "",
                 label=name,
             )
@@ -130,20 +131,32 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
         rows = join(delivery_row(d, ctx, session.csrf, "", job_column=True) for d in found.items)
         more = html(
             '<a href="{u}" rel="next">Older »</a>',
-            u=query("/dashboard/deliveries", status=status or "all", subscription_id=sub_id, cursor=found.next_cursor),
+            u=query(
+                "/dashboard/deliveries",
+                status=status or "all",
+                subscription_id=sub_id,
+                job_id=job_id,
+                cursor=found.next_cursor,
+            ),
+        )
+        job_scope = html(
+            '<p>Job <a href="/dashboard/jobs/{j}" class="mono">{j}</a> · <a href="{all}">every job</a></p>',
+            j=job_id,
+            all=query("/dashboard/deliveries", status=status or "all", subscription_id=sub_id),
         )
         body = html(
-            '<h1>Deliveries</h1><p class="tabs">{tabs}</p>{scope}{table}<p class="pager">{more}</p>',
+            '<h1>Deliveries</h1><p class="tabs">{tabs}</p>{scope}{job_scope}{table}<p class="pager">{more}</p>',
             tabs=tabs,
             scope=html(
                 '<p>Subscription <span class="url">{url}</span> <span class="muted mono">{s}</span> · '
                 '<a href="{all}">every subscription</a></p>',
                 url=scoped.url if scoped is not None else "",
                 s=sub_id,
-                all=query("/dashboard/deliveries", status=status or "all"),
+                all=query("/dashboard/deliveries", status=status or "all", job_id=job_id),
             )
             if sub_id
             else "",
+            job_scope=job_scope if job_id else "",
             table=deliveries_table(rows, job_column=True),
             more=more if found.next_cursor else "",
         )

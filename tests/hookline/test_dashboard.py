@@ -316,3 +316,23 @@ async def test_the_job_page_shows_a_submission_held_for_a_full_upstream_queue(
     assert panel, "a submission panel"
     assert "waiting to be sent to the upstream" in panel.group(0) and "mjproxy queue full (code 23)" in panel.group(0)
     assert "<dt>Attempts</dt><dd>1</dd>" in panel.group(0) and "<dt>Next attempt</dt><dd><time" in panel.group(0)
+
+
+async def test_a_job_with_more_deliveries_than_its_page_shows_links_to_all_of_them(
+    hookline: Hookline, browser: httpx.AsyncClient, subscriber: Any
+) -> None:
+    _sink, url = subscriber
+    sub = (await hookline.admin.post("/v1/subscriptions", json={"url": f"{url}/hook"})).json()
+    job_id = (await hookline.post_callback("mjproxy", fixture_bytes(MJPROXY_LIFECYCLE[0]))).json()["job_id"]
+    for _ in range(50):  # 51 deliveries of the one event
+        await hookline.admin.post(f"/v1/subscriptions/{sub['id']}/replay", json={"since": "2000-01-01T00:00:00Z"})
+    page = (await browser.get(f"/dashboard/jobs/{job_id}")).text
+    assert page.count("<tr data-delivery=") == 50
+    more = re.search(r'The newest 50 deliveries are shown: <a href="([^"]+)">every delivery of this job</a>', page)
+    assert more, "a link to every delivery of the job"
+    listed = (await browser.get(more.group(1).replace("&amp;", "&"))).text
+    assert listed.count("<tr data-delivery=") == 50 and f'<a href="/dashboard/jobs/{job_id}" class="mono">' in listed
+    older = re.search(r'href="([^"]+)" rel="next"', listed)
+    assert older and "job_id=" in older.group(1), "Older keeps the job filter"
+    rest = (await browser.get(older.group(1).replace("&amp;", "&"))).text
+    assert rest.count("<tr data-delivery=") == 1
