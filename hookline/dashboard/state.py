@@ -83,7 +83,15 @@ def delivery_state(d: Delivery, ctx: Context) -> dict[str, Any]:
 
 async def job_counts(store: Store, job: Job) -> str:
     """A fingerprint of a job's timeline from cheap reads (no callback bodies): it changes when a
-    callback arrives (last_seen_at), an event is emitted (sequence), or a delivery is added or
-    attempted. The job page renders it; the script compares it with this answer's."""
+    callback arrives (last_seen_at), an event is emitted (sequence), a delivery is added or
+    attempted, or the submission or the archive is tried again. The job page renders it; the
+    script compares it with this answer's."""
     deliveries = (await store.list_deliveries(DeliveryQuery(job_id=job.id, limit=50))).items
-    return f"{job.last_seen_at or 0:.3f}.{job.sequence}.{len(deliveries)}.{sum(d.attempts for d in deliveries)}"
+    work = ""  # the submission and the archive: a held submission or a failed copy changes them only
+    submission = await store.get_submission(job.id)
+    if submission is not None:
+        work += f".s{submission.state}{submission.attempts}"
+    archive = await store.get_archive(job.id)
+    if archive is not None:
+        work += f".a{archive.state}{archive.attempts}"
+    return f"{job.last_seen_at or 0:.3f}.{job.sequence}.{len(deliveries)}.{sum(d.attempts for d in deliveries)}{work}"

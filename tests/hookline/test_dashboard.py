@@ -336,3 +336,28 @@ async def test_a_job_with_more_deliveries_than_its_page_shows_links_to_all_of_th
     assert older and "job_id=" in older.group(1), "Older keeps the job filter"
     rest = (await browser.get(older.group(1).replace("&amp;", "&"))).text
     assert rest.count("<tr data-delivery=") == 1
+
+
+async def test_an_open_job_page_notices_its_submission_tried_again(hookline_factory: Any, database_url: str) -> None:
+    sim = Simulator(Knobs(step_delay=0.02, seed=7, queue_full=10**6))  # every submission: "queue full"
+    async with run_server(sim.app()) as upstream:
+        h = await hookline_factory(
+            database_url, MJPROXY_URL=upstream, UPSTREAM_INTERVAL="0.05", SUBMIT_BACKOFF="0.2,0.3"
+        )
+        blend = {"provider": "mjproxy", "images": [f"{upstream}/samples/a.png", f"{upstream}/samples/b.png"]}
+        job_id = (await h.admin.post("/v1/blend", json=blend)).json()["id"]
+        async with httpx.AsyncClient(base_url=h.url, timeout=30) as client:
+            await log_in(client)
+
+            async def counts() -> str:
+                answer: str = (await client.get("/dashboard/live", params={"job": job_id})).json()["counts"][job_id]
+                return answer
+
+            first = await counts()
+
+            async def changed() -> bool:
+                return await counts() != first
+
+            await wait_for(changed, what="the live fingerprint to change")
+        job = (await h.admin.get(f"/v1/jobs/{job_id}")).json()
+    assert job["callbacks"] == [] and job["events"] == []  # nothing but the submission changed
