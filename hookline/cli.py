@@ -93,13 +93,21 @@ async def _serve(config: Config, *, access_log: bool) -> int:
     import uvicorn
 
     from hookline.app import build_app
+    from hookline.binding import BindError, bind_socket
     from hookline.store import open_store
     from hookline.tokens import banner
 
+    # Bind before anything else: a taken port is one clear line, not a banner and then a traceback.
+    try:
+        sock = bind_socket(config.host, config.port)
+    except BindError as exc:
+        print(f"hookline: {exc}", file=sys.stderr)
+        return 2
     store = open_store(config)
     try:
         await store.open(migrate=True)
     except HooklineError as exc:
+        sock.close()
         print(f"hookline: {exc}", file=sys.stderr)
         return 1
 
@@ -121,7 +129,7 @@ async def _serve(config: Config, *, access_log: bool) -> int:
             timeout_graceful_shutdown=15,
         )
     )
-    await server.serve()
+    await server.serve(sockets=[sock])
     return 0 if server.started else 1
 
 

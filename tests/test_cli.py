@@ -137,3 +137,47 @@ async def test_default_serve_from_a_fresh_directory(tmp_path: Path) -> None:
         process.wait(20)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_serve_on_a_taken_port_says_which_port_and_how_to_pick_another(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = run("serve", "--port", port, cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"port {port} is already in use" in result.stderr
+    assert "--port" in result.stderr and "HOOKLINE_PORT" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert result.stdout == ""  # no banner announcing a server that is not running
+
+
+@pytest.mark.postgres
+async def test_the_dispatcher_banner_advertises_only_health_and_metrics(tmp_path: Path, pg_url: str) -> None:
+    port = _port()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")}
+    env = {**clean, "HOOKLINE_DATABASE_URL": pg_url, "HOOKLINE_PORT": str(port), "HOOKLINE_ROLE": "dispatcher"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hookline", "serve"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        banner = ""
+        while "/healthz" not in banner:
+            line = process.stdout.readline()
+            assert line, f"hookline exited early with {process.poll()}"
+            banner += line
+        assert f"http://127.0.0.1:{port}" in banner and "/readyz" in banner and "/metrics" in banner
+        assert "/callbacks/" not in banner and "/v1/" not in banner and "token" not in banner
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"http://127.0.0.1:{port}/v1/jobs")).status_code == 404
+    finally:
+        process.terminate()
+        process.wait(20)
+        if process.stdout is not None:
+            process.stdout.close()
