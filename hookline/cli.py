@@ -239,16 +239,35 @@ def _extensions() -> list[Callable[[Any], None]]:
     return [manage.register, simulate, demo]
 
 
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a program stopped by SIGPIPE (128 + 13)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
     try:
-        return int(args.func(args))
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        status = int(args.func(args))
+        # Flush here, inside the handler: a reader that went away (| head) must not surface as
+        # "Exception ignored ... BrokenPipeError" when the interpreter flushes at exit.
+        sys.stdout.flush()
+        return status
     except ConfigError as exc:
         print(f"hookline: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """Whoever read our output stopped (``hookline jobs ls --json | head``): stop quietly, as a
+    program stopped by SIGPIPE would. What is still buffered goes to /dev/null, so the flush at
+    interpreter exit cannot raise again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE

@@ -181,3 +181,32 @@ async def test_the_dispatcher_banner_advertises_only_health_and_metrics(tmp_path
         process.wait(20)
         if process.stdout is not None:
             process.stdout.close()
+
+
+async def test_a_reader_that_stops_early_gets_no_broken_pipe_traceback(tmp_path: Path) -> None:
+    """``hookline jobs ls --json | head``: the output is larger than a pipe holds, so head exits
+    while hookline is still writing."""
+    server = HooklineProcess(tmp_path / "data", _port())
+    await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url, headers=server.admin_headers) as api:
+            for n in range(150):
+                body = {"provider": "mjproxy", "correlation_key": f"order-{n:04}", "metadata": {"n": "x" * 400}}
+                assert (await api.post("/v1/jobs", json=body)).status_code == 201
+        env = {
+            "HOOKLINE_URL": server.url,
+            "HOOKLINE_ADMIN_TOKEN": server.env["HOOKLINE_ADMIN_TOKEN"],
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        }
+        result = subprocess.run(
+            ["bash", "-c", f"{sys.executable} -m hookline jobs ls --json --limit 150 | head -n 3"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        lines = result.stdout.splitlines()
+        assert lines[:2] == ["[", "  {"] and lines[2].startswith('    "id": "job_') and len(lines) == 3
+        assert result.stderr == ""
+    finally:
+        server.stop()
