@@ -17,6 +17,7 @@ from typing import Any
 from hookline import __version__
 from hookline.config import PREFIX, Config
 from hookline.errors import ConfigError, HooklineError
+from hookline.models import PROVIDERS
 
 # flag name → (HOOKLINE_ variable, help)
 SERVER_FLAGS: dict[str, tuple[str, str]] = {
@@ -136,10 +137,10 @@ async def _serve(config: Config, *, access_log: bool) -> int:
 # --- info -----------------------------------------------------------------------------------------
 def cmd_info(args: argparse.Namespace) -> int:
     config = load_config(args)
-    return run_async(lambda: _info(config))
+    return run_async(lambda: _info(config, args))
 
 
-async def _info(config: Config) -> int:
+async def _info(config: Config, args: argparse.Namespace) -> int:
     from hookline.store import open_store
     from hookline.tokens import banner, resolve
 
@@ -152,7 +153,12 @@ async def _info(config: Config) -> int:
         return 1
     finally:
         await store.close()
-    print(banner(config, tokens, __version__))
+    if args.admin_token:
+        print(tokens.admin)
+    elif args.callback_url:
+        print(f"{config.public_url}/callbacks/{args.callback_url}/{tokens.callback}")
+    else:
+        print(banner(config, tokens, __version__))
     return 0
 
 
@@ -215,6 +221,15 @@ def build_parser() -> argparse.ArgumentParser:
         "storing the tokens if this is the first run).",
     )
     add_server_flags(info)
+    only = info.add_mutually_exclusive_group()
+    only.add_argument(
+        "--admin-token",
+        action="store_true",
+        help="print only the admin token (export HOOKLINE_ADMIN_TOKEN=$(hookline info --admin-token))",
+    )
+    only.add_argument(
+        "--callback-url", choices=PROVIDERS, help="print only this provider's callback URL, token included"
+    )
     info.set_defaults(func=cmd_info)
 
     migrate = commands.add_parser(
