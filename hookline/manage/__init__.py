@@ -37,7 +37,7 @@ def _client_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--url",
         default=None,
-        help=f"where hookline runs (default $HOOKLINE_URL or {DEFAULT_URL})",
+        help=f"where hookline runs (default $HOOKLINE_URL, else http://127.0.0.1:$HOOKLINE_PORT, else {DEFAULT_URL})",
     )
     parser.add_argument("--token", default=None, help="the admin token (default $HOOKLINE_ADMIN_TOKEN)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -45,7 +45,7 @@ def _client_flags(parser: argparse.ArgumentParser) -> None:
 
 def _run(command: Command) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        url = args.url or os.environ.get("HOOKLINE_URL") or DEFAULT_URL
+        url = args.url or os.environ.get("HOOKLINE_URL") or _local_url(os.environ.get("HOOKLINE_PORT", ""))
         token = args.token or os.environ.get("HOOKLINE_ADMIN_TOKEN")
         try:
             with Client(url, token) as client:
@@ -55,6 +55,12 @@ def _run(command: Command) -> Callable[[argparse.Namespace], int]:
             return exc.exit_code
 
     return run
+
+
+def _local_url(port: str) -> str:
+    """The URL ``hookline serve`` listens on with defaults, on ``HOOKLINE_PORT`` when that is set:
+    a shell that serves on another port reaches it without also setting ``HOOKLINE_URL``."""
+    return f"http://127.0.0.1:{port.strip()}" if port.strip().isdigit() else DEFAULT_URL
 
 
 def _leaf(group: Any, name: str, command: Command, help_text: str) -> argparse.ArgumentParser:
