@@ -113,7 +113,8 @@ async def _serve(config: Config, *, access_log: bool) -> int:
         return 1
 
     def ready(rt: Any, tokens: Any) -> None:
-        print(banner(config, tokens, __version__), flush=True)
+        text = dispatcher_banner(config) if config.role == "dispatcher" else banner(config, tokens, __version__)
+        print(text, flush=True)
 
     app = build_app(config, store=store, store_is_open=True, on_ready=ready, access_log=access_log)
     server = uvicorn.Server(
@@ -132,6 +133,20 @@ async def _serve(config: Config, *, access_log: bool) -> int:
     )
     await server.serve(sockets=[sock])
     return 0 if server.started else 1
+
+
+def dispatcher_banner(config: Config) -> str:
+    """What a dispatcher prints at start-up: it serves no callbacks, API or dashboard, so it does
+    not send anyone there (``hookline info`` still prints the tokens and callback URLs)."""
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    return "\n".join(
+        [
+            f"hookline {__version__} — http://{host}:{config.port} "
+            f"(role dispatcher, database {config.safe_database_url})",
+            "  delivers events; serves only /healthz, /readyz and /metrics here",
+            "  callbacks, the management API and the dashboard are served by the receivers (--role receiver)",
+        ]
+    )
 
 
 # --- info -----------------------------------------------------------------------------------------

@@ -25,20 +25,7 @@ async def resolve(config: Config, store: Store) -> Tokens:
 
 
 def banner(config: Config, tokens: Tokens, version: str) -> str:
-    """What ``serve`` prints at start-up and ``info`` prints: where to point upstreams and clients.
-    A dispatcher's banner names only what it serves (health and metrics)."""
-    head = f"hookline {version} — {config.public_url} (role {config.role}, database {config.safe_database_url})"
-    if config.role == "dispatcher":
-        # A dispatcher serves no callbacks, API or dashboard: do not send anyone to look for them here.
-        host = f"[{config.host}]" if ":" in config.host else config.host
-        database = config.safe_database_url
-        return "\n".join(
-            [
-                f"hookline {version} — http://{host}:{config.port} (role dispatcher, database {database})",
-                "  delivers events; serves only /healthz, /readyz and /metrics here",
-                "  callbacks, the management API and the dashboard are served by the receivers (--role receiver)",
-            ]
-        )
+    """What ``serve`` prints at start-up and ``info`` prints: where to point upstreams and clients."""
 
     def shown(token: str, generated: bool, env: str) -> str:
         if generated:
@@ -51,7 +38,7 @@ def banner(config: Config, tokens: Tokens, version: str) -> str:
 
     return "\n".join(
         [
-            head,
+            f"hookline {version} — {config.public_url} (role {config.role}, database {config.safe_database_url})",
             "  admin token (Authorization: Bearer …): "
             + shown(tokens.admin, tokens.admin_generated, "HOOKLINE_ADMIN_TOKEN"),
             f"  callback token: {shown(tokens.callback, tokens.callback_generated, 'HOOKLINE_CALLBACK_TOKEN')}",
