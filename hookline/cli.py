@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine, Mapping
@@ -18,6 +19,8 @@ from hookline import __version__
 from hookline.config import PREFIX, Config
 from hookline.errors import ConfigError, HooklineError
 from hookline.models import PROVIDERS
+
+log = logging.getLogger(__name__)
 
 # flag name → (HOOKLINE_ variable, help)
 SERVER_FLAGS: dict[str, tuple[str, str]] = {
@@ -115,6 +118,8 @@ async def _serve(config: Config, *, access_log: bool) -> int:
     def ready(rt: Any, tokens: Any) -> None:
         text = dispatcher_banner(config) if config.role == "dispatcher" else banner(config, tokens, __version__)
         print(text, flush=True)
+        # For the logs too (uvicorn does not log the address of a socket it was handed).
+        log.info("listening on %s:%d (role %s)", config.host, config.port, config.role)
 
     app = build_app(config, store=store, store_is_open=True, on_ready=ready, access_log=access_log)
     server = uvicorn.Server(

@@ -360,3 +360,14 @@ def test_info_prints_only_the_admin_token_or_a_callback_url(tmp_path: Path) -> N
     banner = run("info", cwd=tmp_path, env=env).stdout
     assert re.fullmatch(r"[\w-]{20,}", token) and f"Bearer …): {token}" in banner
     assert re.fullmatch(r"http://127\.0\.0\.1:9123/callbacks/useapi/[\w-]{20,}", url) and url in banner
+
+
+def test_listen_on_a_taken_port_says_which_port(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = run("listen", "--port", port, cwd=tmp_path, env={"HOOKLINE_ADMIN_TOKEN": "x" * 20})
+    assert result.returncode == 2
+    assert f"port {port} is already in use" in result.stderr and "--port" in result.stderr
+    assert "Traceback" not in result.stderr
