@@ -29,7 +29,16 @@ import pytest
 from tests.conftest import IN_CI
 from tests.support import REPO, free_port, wait_for
 
-pytestmark = pytest.mark.slow
+FIRST_SCREEN = 45  # lines of a terminal or a browser window, roughly
+
+
+def test_the_first_screen_says_how_to_run_the_demo() -> None:
+    first = "\n".join((REPO / "README.md").read_text().splitlines()[:FIRST_SCREEN])
+    assert re.search(r"```sh\n(?:.*\n)*?make demo\b", first) and "hookline demo" in first
+    dry_run = subprocess.run(
+        ["make", "-n", "-o", "install", "demo"], cwd=REPO, capture_output=True, text=True, timeout=30
+    )
+    assert dry_run.returncode == 0 and dry_run.stdout.split() == [".venv/bin/hookline", "demo"], dry_run.stdout
 
 
 @dataclass
@@ -175,6 +184,7 @@ def _matches(answer: Any, sample: Any) -> bool:
     )
 
 
+@pytest.mark.slow
 async def test_the_readme_tour_works_pasted_command_by_command(tmp_path: Path) -> None:
     venv = REPO / ".venv"
     needed = {"make": shutil.which("make"), "curl": shutil.which("curl"), ".venv": (venv / "bin" / "hookline").exists()}
