@@ -302,7 +302,11 @@ def _reader_gone() -> int:
     """Whoever read our output stopped (``hookline jobs ls --json | head``): stop quietly, as a
     program stopped by SIGPIPE would. What is still buffered goes to /dev/null, so the flush at
     interpreter exit cannot raise again."""
+    try:
+        stdout = sys.stdout.fileno()
+    except (OSError, ValueError):  # not a real file (stdout replaced in-process): nothing to flush later
+        return EXIT_BROKEN_PIPE
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    os.dup2(devnull, stdout)
     os.close(devnull)
     return EXIT_BROKEN_PIPE

@@ -1,9 +1,10 @@
 """CLI commands that operate a running hookline through its management API:
 ``subscriptions``, ``jobs``, ``deliveries``, ``replay`` and ``listen``.
 
-They talk HTTP (``--url`` / ``HOOKLINE_URL``, default http://127.0.0.1:8080) with the admin token
-(``--token`` / ``HOOKLINE_ADMIN_TOKEN``), print tables for people or ``--json`` for scripts, report
-progress on stderr for long operations, and exit with the codes of :mod:`hookline.client`.
+They talk HTTP (``--url`` / ``HOOKLINE_URL``, default http://127.0.0.1 on ``HOOKLINE_PORT`` or
+8080) with the admin token (``--token`` / ``HOOKLINE_ADMIN_TOKEN``), print tables for people or
+``--json`` for scripts, report progress on stderr for long operations, and exit with the codes of
+:mod:`hookline.client`.
 """
 
 from __future__ import annotations
