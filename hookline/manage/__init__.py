@@ -1,5 +1,5 @@
 """CLI commands that operate a running hookline through its management API:
-``subscriptions``, ``jobs``, ``deliveries``, ``replay`` and ``listen``.
+``subscriptions``, ``jobs``, ``deliveries`` and ``replay``.
 
 They talk HTTP (``--url`` / ``HOOKLINE_URL``, default http://127.0.0.1 on ``HOOKLINE_PORT`` or
 8080) with the admin token (``--token`` / ``HOOKLINE_ADMIN_TOKEN``), print tables for people or
@@ -27,7 +27,6 @@ from hookline.manage.commands import (
     subscriptions_rm,
     subscriptions_toggle,
 )
-from hookline.manage.listen import listen
 from hookline.manage.output import since_time
 from hookline.models import DELIVERY_STATUSES, EVENT_TYPES, PROVIDERS, STATUSES
 
@@ -71,8 +70,30 @@ def _leaf(group: Any, name: str, command: Command, help_text: str) -> argparse.A
     return parser
 
 
+def _add_listen(commands: Any) -> None:
+    """``listen``: receive this hookline's events on this machine (:mod:`hookline.manage.listen`)."""
+    from hookline.manage.listen import listen
+
+    lis = _leaf(
+        commands,
+        "listen",
+        listen,
+        "receive this hookline's events here: subscribe a local receiver, print each verified event",
+    )
+    lis.description = (
+        "Start a receiver on 127.0.0.1, subscribe it, verify each delivery's signature with the "
+        "subscription's secret and print the event (--json: the event's JSON, one per line). Ctrl-C stops "
+        "and deletes the subscription. hookline must allow loopback targets (HOOKLINE_ALLOW_PRIVATE_TARGETS=true)."
+    )
+    lis.add_argument("--port", type=int, default=0, help="port to receive on (default: any free port)")
+    lis.add_argument("--event-type", action="append", choices=EVENT_TYPES, help="only this type (repeatable)")
+    lis.add_argument("--provider", choices=PROVIDERS, help="only jobs of this provider")
+    lis.add_argument("--key", help="only jobs with this correlation key")
+
+
 def register(commands: Any) -> None:
     """Add ``subscriptions``, ``jobs``, ``deliveries``, ``replay`` and ``listen`` to the ``hookline`` parser."""
+    _add_listen(commands)
     subs = commands.add_parser("subscriptions", help="add, list, remove, enable or disable subscriptions")
     sub_commands = subs.add_subparsers(dest="action", metavar="ACTION", required=True)
     add = _leaf(sub_commands, "add", subscriptions_add, "subscribe a URL to events (prints its signing secret)")
@@ -117,19 +138,3 @@ def register(commands: Any) -> None:
     rep.add_argument("subscription", metavar="SUB_ID")
     rep.add_argument("--since", required=True, type=since_time, help="ISO-8601 time, or an age: 30m, 2h, 7d")
     rep.add_argument("--until", type=since_time, help="ISO-8601 time, or an age (default: now)")
-
-    lis = _leaf(
-        commands,
-        "listen",
-        listen,
-        "receive this hookline's events here: subscribe a local receiver, print each verified event",
-    )
-    lis.description = (
-        "Start a receiver on 127.0.0.1, subscribe it, verify each delivery's signature with the "
-        "subscription's secret and print the event (--json: the event's JSON, one per line). Ctrl-C stops "
-        "and deletes the subscription. hookline must allow loopback targets (HOOKLINE_ALLOW_PRIVATE_TARGETS=true)."
-    )
-    lis.add_argument("--port", type=int, default=0, help="port to receive on (default: any free port)")
-    lis.add_argument("--event-type", action="append", choices=EVENT_TYPES, help="only this type (repeatable)")
-    lis.add_argument("--provider", choices=PROVIDERS, help="only jobs of this provider")
-    lis.add_argument("--key", help="only jobs with this correlation key")
