@@ -208,7 +208,7 @@ class _Reader:
 
 
 def _shown(key: str, raw: str) -> str:
-    return "<hidden>" if "TOKEN" in key or key == "USEAPI_DISCORD" else repr(raw)
+    return "<hidden>" if "TOKEN" in key or key in ("USEAPI_DISCORD", "EGRESS_PROXY") else repr(raw)
 
 
 def _int(lo: int, hi: int) -> Callable[[str], int]:
