@@ -11,9 +11,9 @@ the end. An answer shorter than its Content-Length is a failed attempt.
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 import time
+from typing import Any
 
 import aiohttp
 
@@ -83,20 +83,24 @@ class Sender:
         if self._session is None:
             raise RuntimeError("Sender.start() was not called")
         session = self._session
-        async with asyncio.timeout(self.timeout):  # one deadline, the resend below included
-            for resend in (False, True):
-                egress.new_connection.set(False)
-                try:
-                    async with session.post(url, data=body, headers=headers, allow_redirects=False) as response:
-                        kept = await read_capped(response, RESPONSE_BODY_CAP)
-                        answer = response.headers
-                        return response.status, answer.get("Retry-After"), answer.get("Location"), kept
-                except aiohttp.ServerDisconnectedError:
-                    # A pooled keep-alive connection the server closed while it sat idle, noticed
-                    # only as the request went out: the request did not reach the application, so
-                    # it is sent once more on a new connection (RFC 9112 §9.3.1). Never twice.
-                    if resend or egress.new_connection.get():
-                        raise
+        deadline = time.monotonic() + self.timeout
+        options: dict[str, Any] = {}  # the first time, the session's timeout: the whole request
+        for resend in (False, True):
+            egress.new_connection.set(False)
+            try:
+                async with session.post(url, data=body, headers=headers, allow_redirects=False, **options) as response:
+                    kept = await read_capped(response, RESPONSE_BODY_CAP)
+                    answer = response.headers
+                    return response.status, answer.get("Retry-After"), answer.get("Location"), kept
+            except aiohttp.ServerDisconnectedError:
+                # A pooled keep-alive connection the server closed while it sat idle, noticed only
+                # as the request went out: the request did not reach the application, so it is
+                # sent once more on a new connection (RFC 9112 §9.3.1). Never twice, and within
+                # the same deadline.
+                left = deadline - time.monotonic()
+                if resend or egress.new_connection.get() or left <= 0:
+                    raise
+                options = {"timeout": aiohttp.ClientTimeout(total=left)}
         raise AssertionError("unreachable")
 
 
