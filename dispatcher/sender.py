@@ -19,7 +19,7 @@ import aiohttp
 
 from hookline import egress, signing
 from hookline.clock import Clock
-from hookline.egress import EgressGuard
+from hookline.egress import EgressGuard, Unresolvable
 from hookline.errors import EgressRefused
 from hookline.models import Claim
 from hookline.retry import AttemptResult, parse_retry_after
@@ -121,6 +121,8 @@ async def read_capped(response: aiohttp.ClientResponse, cap: int) -> bytes:
 
 def describe(exc: BaseException, timeout: float) -> str:
     """What went wrong, for the attempt log (no stack trace, no secret)."""
+    if isinstance(exc, Unresolvable):
+        return str(exc)
     if isinstance(exc, EgressRefused):
         return f"refused by the egress guard: {exc}"
     if isinstance(exc, TimeoutError):  # aiohttp's ServerTimeoutError and ConnectionTimeoutError too
@@ -132,6 +134,8 @@ def describe(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
         reason = getattr(exc, "reason", None) or getattr(getattr(exc, "certificate_error", None), "reason", None)
         return f"TLS failed: {reason or exc}"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"cannot resolve {exc.host!r}: {exc.os_error.strerror or exc.os_error}"
     if isinstance(exc, aiohttp.ClientConnectorError):
         return f"cannot connect to {exc.host}:{exc.port}: {exc.os_error.strerror or exc.os_error}"
     if isinstance(exc, aiohttp.ServerDisconnectedError):

@@ -64,6 +64,11 @@ _CANONICAL_IPV4 = re.compile(rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$")
 new_connection: contextvars.ContextVar[bool] = contextvars.ContextVar("hookline_egress_new_connection", default=False)
 
 
+class Unresolvable(EgressRefused):
+    """The name did not resolve, so its addresses could not be checked. Unlike the other
+    refusals this may change: a caller that can try again later should."""
+
+
 def unwrap(ip: IPAddress) -> IPAddress:
     """The IPv4 address an IPv6 address carries (IPv4-mapped, 6to4, NAT64), else ``ip`` itself:
     the address the packets end up at is the one to judge."""
@@ -189,7 +194,7 @@ class EgressGuard:
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
             detail = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
-            raise EgressRefused(f"cannot resolve {host!r}: {detail}") from None
+            raise Unresolvable(f"cannot resolve {host!r}: {detail}") from None
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         for address in addresses:
             self.check_ip(address)
@@ -215,10 +220,7 @@ class GuardedResolver(AbstractResolver):
         self._inner = ThreadedResolver()
 
     async def resolve(self, host: str, port: int = 0, family: Any = socket.AF_INET) -> list[ResolveResult]:
-        try:
-            results = await self._inner.resolve(host, port, family)
-        except OSError as exc:
-            raise EgressRefused(f"cannot resolve {host!r}: {exc.strerror or exc}") from None
+        results = await self._inner.resolve(host, port, family)  # a failure is aiohttp's DNS error
         if host.lower() != self._guard.proxy_host:
             for result in results:
                 self._guard.check_ip(result["host"])

@@ -20,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 
 from hookline import egress
-from hookline.egress import EgressGuard
+from hookline.egress import EgressGuard, Unresolvable
 from hookline.errors import EgressRefused, HooklineError
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif")
@@ -120,6 +120,8 @@ class ImageFetcher:
                         url = urljoin(url, response.headers["Location"])
                         continue
                     return await self._read(response, max_bytes)
+            except Unresolvable as exc:
+                raise ImageError(str(exc), permanent=False) from None
             except EgressRefused as exc:
                 raise ImageError(f"refused by the egress guard: {exc}", permanent=True) from None
             except aiohttp.ClientConnectorError as exc:

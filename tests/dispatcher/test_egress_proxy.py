@@ -145,6 +145,11 @@ async def test_an_allowed_network_reaches_its_target_through_a_proxy_named_by_ho
     assert len(sub.requests) == 1 and b"tinyproxy" in sub.requests[0][0].lower()
 
 
+async def test_a_target_that_does_not_resolve_is_not_handed_to_the_proxy(proxy: Proxy) -> None:
+    result = await send_once(EgressGuard(True, proxy=proxy.url), "http://nowhere.invalid/hook")
+    assert result.error.startswith("cannot resolve 'nowhere.invalid'") and proxy.requests() == []
+
+
 async def test_a_proxy_that_is_down_is_a_failed_attempt_saying_so() -> None:
     result = await send_once(EgressGuard(True, proxy="http://127.0.0.1:1"), "http://127.0.0.1:9/hook")
     assert result.error.startswith("cannot connect to the egress proxy"), result.error

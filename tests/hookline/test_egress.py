@@ -138,6 +138,11 @@ async def test_cloud_metadata_is_refused_when_the_client_connects_with_private_t
     assert error is not None and "cloud metadata endpoint" in error, error
 
 
+async def test_a_name_that_does_not_resolve_when_connecting_is_an_error_that_may_pass() -> None:
+    error = await attempt(EgressGuard(allow_private=False), "http://nowhere.invalid:9/hook")
+    assert error is not None and error.startswith("cannot resolve 'nowhere.invalid'"), error
+
+
 # --- at subscription time -------------------------------------------------------------------------
 async def refused_subscriptions(h: Hookline, urls: list[str]) -> dict[str, Any]:
     """The URLs hookline did NOT refuse with 400 url_refused (empty when every one was refused)."""

@@ -122,3 +122,10 @@ async def test_a_redirect_to_a_refused_address_is_refused_for_good(server: str) 
             with pytest.raises(ImageError) as caught:
                 await fetcher.fetch(f"{url}/x.png", 1 << 20)
     assert "cloud metadata endpoint" in caught.value.message and caught.value.permanent
+
+
+async def test_a_name_that_does_not_resolve_may_resolve_later() -> None:
+    async with ImageFetcher(EgressGuard(allow_private=False)) as fetcher:
+        with pytest.raises(ImageError) as caught:
+            await fetcher.fetch("http://nowhere.invalid/x.png", 1 << 20)
+    assert not caught.value.permanent and "refused" not in caught.value.message
