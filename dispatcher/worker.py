@@ -37,7 +37,7 @@ class Dispatcher:
         self.owner = owner or f"dispatcher-{ulid()[-10:]}"
         self.policy = RetryPolicy(cfg.retry_schedule)
         self.rng = rng or random.Random()
-        self.sender = Sender(EgressGuard(cfg.allow_private_targets), rt.clock, timeout=cfg.timeout)
+        self.sender = Sender(EgressGuard.from_config(rt.config), rt.clock, timeout=cfg.timeout)
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._slot_freed = asyncio.Event()
         self._batch_free = asyncio.Event()  # a claim batch worth of slots is free

@@ -41,12 +41,21 @@ SERVER_FLAGS: dict[str, tuple[str, str]] = {
         "RETRY_SCHEDULE",
         "seconds between delivery attempts, comma-separated (default 5,300,1800,7200,18000,36000,36000)",
     ),
+    "egress-proxy": (
+        "EGRESS_PROXY",
+        "http://host:port of an HTTP proxy for every request to subscribers and image hosts (CONNECT for https)",
+    ),
+    "allowed-networks": (
+        "ALLOWED_NETWORKS",
+        "comma-separated CIDRs of private networks subscribers and image hosts may be in, e.g. 10.1.0.0/16",
+    ),
 }
 FLAG_SWITCHES: dict[str, tuple[str, str]] = {
     "allow-private-targets": (
         "ALLOW_PRIVATE_TARGETS",
         "let subscriptions and image downloads reach private, loopback and link-local addresses (off by default)",
     ),
+    "https-only": ("HTTPS_ONLY", "subscription and callback_url URLs must be https:// (off by default)"),
 }
 
 EPILOG = """\

@@ -41,7 +41,7 @@ class Archiver(Worker[ArchiveClaim]):
         self.archive = Archive(rt.config.archive_dir)
         self.rng = rng or random.Random()
         self.lease = self.cfg.timeout * 4 + 30.0  # a job has at most a few images
-        guard = EgressGuard(rt.config.delivery.allow_private_targets)
+        guard = EgressGuard.from_config(rt.config)
         self.fetcher = ImageFetcher(guard, timeout=self.cfg.timeout)
 
     async def open(self) -> None:
