@@ -347,7 +347,7 @@ async def test_listen_says_how_to_let_hookline_deliver_to_this_machine(tmp_path:
             assert listen.process is not None
             assert await asyncio.wait_for(listen.process.wait(), 20) == 1
         message = "\n".join(listen.stderr)
-        assert "loopback" in message and "HOOKLINE_ALLOW_PRIVATE_TARGETS=true" in message
+        assert "loopback" in message and "HOOKLINE_ALLOWED_NETWORKS=127.0.0.0/8" in message
         assert "Traceback" not in message
     finally:
         server.stop()

@@ -83,7 +83,7 @@ def _add_listen(commands: Any) -> None:
     lis.description = (
         "Start a receiver on 127.0.0.1, subscribe it, verify each delivery's signature with the "
         "subscription's secret and print the event (--json: the event's JSON, one per line). Ctrl-C stops "
-        "and deletes the subscription. hookline must allow loopback targets (HOOKLINE_ALLOW_PRIVATE_TARGETS=true)."
+        "and deletes the subscription. hookline must allow loopback targets (HOOKLINE_ALLOWED_NETWORKS=127.0.0.0/8)."
     )
     lis.add_argument("--port", type=int, default=0, help="port to receive on (default: any free port)")
     lis.add_argument("--event-type", action="append", choices=EVENT_TYPES, help="only this type (repeatable)")

@@ -8,7 +8,7 @@ with 401 (reported on stderr). Ctrl-C (or SIGTERM) stops it and deletes the subs
 receiver that is gone leaves no deliveries piling up behind it.
 
 hookline refuses to deliver to loopback addresses unless it was started with
-``HOOKLINE_ALLOW_PRIVATE_TARGETS=true``; the error then says so.
+``HOOKLINE_ALLOWED_NETWORKS=127.0.0.0/8`` (or ``HOOKLINE_ALLOW_PRIVATE_TARGETS=true``); the error then says so.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from hookline.client import Client, ClientError
 TOLERANCE = 300  # seconds a webhook-timestamp may be off, as the standardwebhooks and svix libraries allow
 HOST = "127.0.0.1"
 LOOPBACK_HINT = (
-    "hookline listen receives on this machine: start hookline with HOOKLINE_ALLOW_PRIVATE_TARGETS=true "
+    "hookline listen receives on this machine: start hookline with HOOKLINE_ALLOWED_NETWORKS=127.0.0.0/8 "
     "to let it deliver to 127.0.0.1 (the README's tour does)"
 )
 
