@@ -126,6 +126,16 @@ INSERT_EVENTS = bulk_insert("events", EVENT_TYPES)
 # Events with the body of their callback, which the payload carries as data.upstream.
 _EVENTS = f"SELECT {prefixed(EVENT_COLUMNS, 'e')}, u.body FROM events e LEFT JOIN callbacks u ON u.id = e.callback_id"
 JOB_EVENTS = f"{_EVENTS} WHERE e.job_id = $1 ORDER BY e.sequence DESC LIMIT $2"
+# The event feed, in the order of the inserting transactions' ids, holding back every event of a
+# transaction not older than the oldest one still in flight: anything that commits later sorts
+# after what a follower has read (migration 0003 says why).
+FEED_EVENTS = (
+    f"SELECT {prefixed(EVENT_COLUMNS, 'e')}, u.body, e.xact::text "
+    "FROM events e LEFT JOIN callbacks u ON u.id = e.callback_id"
+)
+FEED_SETTLED = "e.xact < pg_snapshot_xmin(pg_current_snapshot())"
+FEED_AFTER = "(e.xact, e.id) > (${}::text::xid8, ${})"
+FEED_ORDER = "ORDER BY e.xact, e.id"
 EVENTS_FOR_REPLAY = f"{_EVENTS} WHERE e.created_at >= $1 AND e.created_at < $2 ORDER BY e.created_at, e.id"
 
 # --- subscriptions --------------------------------------------------------------------------------
