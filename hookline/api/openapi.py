@@ -277,7 +277,10 @@ PATHS: dict[str, dict[str, Schema]] = {
         "get": _op(
             "listEvents",
             "The event feed, OLDEST first: pass next_cursor as ?after= to get only later events (follow the stream)",
-            {"200": _json(ref("EventPage"), "a page of events, each the body as delivered plus its id")},
+            {
+                "200": _json(ref("EventPage"), "a page of events, each the body as delivered plus its id"),
+                "400": BAD_REQUEST,
+            },
             tag="events",
             params=[
                 _query("type", {"type": "string", "enum": list(EVENT_TYPES)}, "only events of this type"),

@@ -170,3 +170,60 @@ async def test_every_event_in_the_feed_validates_against_its_type(hookline: Hook
     assert {e["type"] for e in items} == {"job.submitted", "job.progress", "job.failed", "job.succeeded"}
     for item in items:
         jsonschema.validate({k: v for k, v in item.items() if k != "id"}, schemas[item["type"]])
+
+
+@pytest.mark.postgres
+async def test_an_event_that_commits_late_is_not_skipped_on_postgres(hookline_factory: Any, pg_url: str) -> None:
+    """On PostgreSQL another process's transaction can commit its event after events with larger
+    ids were read. The feed holds back what came after a transaction still in flight, so a
+    follower reading on from its cursor gets the late event too."""
+    import asyncpg
+
+    h: Hookline = await hookline_factory(pg_url)
+    await h.post_callback("mjproxy", mjproxy(MJPROXY_LIFECYCLE[0]))
+    read, cursor = await follow(h)
+    slow = await asyncpg.connect(pg_url)
+    try:
+        transaction = slow.transaction()
+        await transaction.start()
+        await slow.fetchval("SELECT pg_current_xact_id()")  # it began before the events below
+        for name in MJPROXY_LIFECYCLE[1:5]:
+            await h.post_callback("mjproxy", mjproxy(name))
+        held_back = await feed(h, after=cursor)
+        assert held_back == {"items": [], "next_cursor": cursor}
+        # The slow writer's event: a copy of the first one under a new id, committed last.
+        late_id = "msg_00000000000000000000LATE"
+        await slow.execute(
+            "INSERT INTO events (id, job_id, type, sequence, created_at, head, callback_id) "
+            "SELECT $1, job_id, type, 1000, created_at, head, callback_id FROM events WHERE id = $2",
+            late_id,
+            read[0]["id"],
+        )
+        await transaction.commit()
+    finally:
+        await slow.close()
+
+    async def caught_up() -> list[dict[str, Any]]:
+        items, _ = await follow(h, cursor)
+        return items if len(items) >= 2 else []
+
+    later = await wait_for(caught_up, what="the events after the slow transaction")
+    ids = [e["id"] for e in later]
+    assert late_id in ids and read[0]["id"] not in ids and len(ids) == len(set(ids))
+    assert ids[0] == late_id  # its transaction is the oldest: it comes first
+
+
+async def test_openapi_lists_every_event_type_as_a_webhook(hookline: Hookline) -> None:
+    doc = (await hookline.anon.get("/openapi.json")).json()
+    assert list(doc["webhooks"]) == list(EVENT_TYPES)
+    schemas = {t["name"]: t["schema"] for t in (await hookline.admin.get("/v1/event-types")).json()["items"]}
+    for name, item in doc["webhooks"].items():
+        body = item["post"]["requestBody"]["content"]["application/json"]["schema"]
+        component = doc["components"]["schemas"][body["$ref"].rsplit("/", 1)[1]]
+        assert component == {k: v for k, v in schemas[name].items() if k != "$schema"}
+        assert {p["name"] for p in item["post"]["parameters"]} == {
+            "webhook-id",
+            "webhook-timestamp",
+            "webhook-signature",
+        }
+    assert {"/v1/events", "/v1/event-types"} <= set(doc["paths"])
