@@ -11,9 +11,10 @@ from typing import Any
 import jsonschema
 import pytest
 
-from hookline.models import EVENT_TYPES
+from hookline.events import build_event
+from hookline.models import EVENT_TYPES, Job
 from tests.conftest import Hookline
-from tests.support import MJPROXY_FAILURE, MJPROXY_LIFECYCLE, Subscriber, fixture_json, wait_for
+from tests.support import MJPROXY_FAILURE, MJPROXY_LIFECYCLE, Subscriber, event_violations, fixture_json, wait_for
 
 
 def mjproxy(name: str, task_id: str = "1722931207538412", state: str = "order-7f3a9c") -> bytes:
@@ -227,3 +228,32 @@ async def test_openapi_lists_every_event_type_as_a_webhook(hookline: Hookline) -
             "webhook-signature",
         }
     assert {"/v1/events", "/v1/event-types"} <= set(doc["paths"])
+
+
+def _event_body(**data: Any) -> bytes:
+    job = Job.new("job_01TEST", "mjproxy", 1_790_000_000.0, origin="registered", correlation_key="k")
+    job.status, job.progress, job.sequence = "in_progress", 15, 2
+    event = build_event(job, "job.progress", 1_790_000_001.0, upstream=b'{"id": "1"}', callback_id=None)
+    doc = json.loads(event.payload)
+    doc["data"].update(data)
+    return json.dumps(doc).encode()
+
+
+def test_the_subscriber_check_passes_a_real_event() -> None:
+    assert event_violations(_event_body()) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        ({"status": "succeeded"}, "'succeeded' is not one of ['in_progress']"),
+        ({"progress": None}, "None is not of type 'integer'"),
+        ({"sequence": 0}, "0 is less than the minimum of 1"),
+        ({"surprise": True}, "Additional properties are not allowed ('surprise' was unexpected)"),
+    ],
+)
+def test_the_subscriber_check_names_what_breaks_the_schema(data: dict[str, Any], fragment: str) -> None:
+    """Every event a test Subscriber receives goes through this check (tests/support.py); an
+    undocumented field is refused there even though the published schema lets consumers ignore it."""
+    (problem,) = event_violations(_event_body(**data))
+    assert problem.startswith("job.progress at /data") and fragment in problem
