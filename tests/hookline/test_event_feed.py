@@ -13,7 +13,7 @@ import pytest
 
 from hookline.events import build_event
 from hookline.models import EVENT_TYPES, Job
-from tests.conftest import Hookline
+from tests.conftest import Hookline, fresh_pg_database
 from tests.support import MJPROXY_FAILURE, MJPROXY_LIFECYCLE, Subscriber, event_violations, fixture_json, wait_for
 
 
@@ -257,3 +257,24 @@ def test_the_subscriber_check_names_what_breaks_the_schema(data: dict[str, Any],
     undocumented field is refused there even though the published schema lets consumers ignore it."""
     (problem,) = event_violations(_event_body(**data))
     assert problem.startswith("job.progress at /data") and fragment in problem
+
+
+@pytest.mark.postgres
+async def test_a_transaction_in_another_database_does_not_hold_the_feed_back(
+    hookline_factory: Any, pg_url: str
+) -> None:
+    """Transactions in flight are the whole server's; only this database's can commit events."""
+    import asyncpg
+
+    h: Hookline = await hookline_factory(pg_url)
+    async with fresh_pg_database() as other_url:
+        other = await asyncpg.connect(other_url)
+        try:
+            async with other.transaction():
+                await other.fetchval("SELECT pg_current_xact_id()")  # older than the events below
+                for name in MJPROXY_LIFECYCLE[:3]:
+                    await h.post_callback("mjproxy", mjproxy(name))
+                items, _ = await follow(h)
+                assert len(items) >= 2 and items[0]["type"] == "job.submitted"
+        finally:
+            await other.close()

@@ -276,7 +276,8 @@ class PostgresStore:
 
     async def list_events(self, query: EventQuery) -> Page[Event]:
         clauses: list[str] = [sql.FEED_SETTLED]
-        params: list[Any] = []
+        (elsewhere,) = await self._fetch_one(sql.FEED_ELSEWHERE)  # before the feed's snapshot: see sql.py
+        params: list[Any] = [elsewhere]
         after = query.position()
         if after is not None:
             params += [str(after[0]), after[1]]
