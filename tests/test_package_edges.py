@@ -39,3 +39,4 @@ def test_the_walk_sees_imports_inside_functions(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from upstream import blend\n    import dispatcher.worker\n")
     assert imported_packages(module) >= {"upstream", "dispatcher"}
+
