@@ -1,5 +1,5 @@
 """CLI commands that operate a running hookline through its management API:
-``subscriptions``, ``jobs``, ``deliveries`` and ``replay``.
+``subscriptions``, ``jobs``, ``deliveries``, ``replay`` and ``events tail``.
 
 They talk HTTP (``--url`` / ``HOOKLINE_URL``, default http://127.0.0.1 on ``HOOKLINE_PORT`` or
 8080) with the admin token (``--token`` / ``HOOKLINE_ADMIN_TOKEN``), print tables for people or
@@ -27,6 +27,7 @@ from hookline.manage.commands import (
     subscriptions_rm,
     subscriptions_toggle,
 )
+from hookline.manage.feed import events_tail
 from hookline.manage.output import since_time
 from hookline.models import DELIVERY_STATUSES, EVENT_TYPES, PROVIDERS, STATUSES
 
@@ -138,3 +139,30 @@ def register(commands: Any) -> None:
     rep.add_argument("subscription", metavar="SUB_ID")
     rep.add_argument("--since", required=True, type=since_time, help="ISO-8601 time, or an age: 30m, 2h, 7d")
     rep.add_argument("--until", type=since_time, help="ISO-8601 time, or an age (default: now)")
+
+    events = commands.add_parser("events", help="follow the event feed")
+    event_commands = events.add_subparsers(dest="action", metavar="ACTION", required=True)
+    tail = _leaf(event_commands, "tail", events_tail, "print events as they come, oldest first (Ctrl-C stops)")
+    start = tail.add_mutually_exclusive_group()
+    start.add_argument("--after", metavar="CURSOR", help="start after this cursor (printed when tail stops)")
+    start.add_argument("--new", action="store_true", help="skip the events that exist now: only new ones")
+    tail.add_argument("--type", choices=EVENT_TYPES, help="only events of this type")
+    tail.add_argument("--job", metavar="JOB_ID", help="only this job's events")
+    tail.add_argument("--count", type=_positive, help="stop after this many events")
+    tail.add_argument("--interval", type=_seconds, default=1.0, help="seconds between polls when idle (default 1)")
+
+
+def _positive(raw: str) -> int:
+    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number of at least 1")
+    return int(raw)
+
+
+def _seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of seconds from 0 to 3600")
+    return value

@@ -50,6 +50,7 @@ from hookline.store.base import (
     Backlog,
     CallbackQuery,
     DeliveryQuery,
+    EventQuery,
     JobQuery,
     NewJob,
     SubscriptionChanges,
@@ -316,6 +317,21 @@ class SqliteStore:
             f"SELECT {rows.CALLBACK_COLUMNS} FROM callbacks", query.filters(), query.limit, query.cursor
         )
         return Page([rows.callback(r) for r in found], cursor)
+
+    async def list_events(self, query: EventQuery) -> Page[Event]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        after = query.position()
+        if after is not None:
+            clauses.append(sql.FEED_AFTER)
+            params += [after[1], after[0]]
+        for name, value in query.filters().items():
+            clauses.append(f"e.{name} = ?")
+            params.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        limit = max(1, min(query.limit, MAX_PAGE))
+        found = await self._fetch(f"{sql.FEED_EVENTS} {where} ORDER BY e.rowid LIMIT ?", [*params, limit])
+        return rows.feed_page(found, query.after)
 
     # subscriptions ---------------------------------------------------------------------------
     async def create_subscription(self, sub: Subscription) -> Subscription:
