@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hookline.api.http import is_number, read_body
 from hookline.errors import InputError
 from hookline.models import Inbound
+from hookline.nesting import MAX_DEPTH, too_deep
 from hookline.runtime import Runtime
 from hookline.tokens import redact
 from receiver.adapters import ADAPTERS, AdapterError
@@ -61,7 +62,12 @@ class CallbackReceiver:
         body = redact(body, rt.callback_token)
         inbound = Inbound(provider=provider, body=body, headers=headers, received_at=rt.clock.now())
         try:
-            inbound.snapshot = adapter(orjson.loads(body))
+            document = orjson.loads(body)
+            if too_deep(body, document):
+                # Kept, like any callback, but never turned into events nobody could read.
+                inbound.reject_reason = f"the body nests arrays and objects more than {MAX_DEPTH} levels deep"
+            else:
+                inbound.snapshot = adapter(document)
         except orjson.JSONDecodeError as exc:
             inbound.reject_reason = f"the body is not valid JSON: {exc}"
         except AdapterError as exc:
