@@ -29,7 +29,7 @@ from hookline.errors import InputError
 from hookline.models import Inbound
 from hookline.nesting import MAX_DEPTH, too_deep
 from hookline.runtime import Runtime
-from hookline.tokens import redact
+from hookline.tokens import MIN_TOKEN_LENGTH, redact
 from receiver.adapters import ADAPTERS, AdapterError
 
 # Headers worth keeping with a callback: they help tell senders apart when something goes wrong.
@@ -56,7 +56,9 @@ class CallbackReceiver:
         rt = self.rt
         adapter = ADAPTERS.get(provider)
         if adapter is None:
-            return 404, _error("unknown_provider", f"unknown provider {provider!r}; use one of: {', '.join(ADAPTERS)}")
+            # Not echoed when it could be a token (/callbacks/<token>/<token>).
+            shown = provider if len(provider) < MIN_TOKEN_LENGTH and rt.callback_token not in provider else "***"
+            return 404, _error("unknown_provider", f"unknown provider {shown!r}; use one of: {', '.join(ADAPTERS)}")
         if not hmac.compare_digest(token.encode(), rt.callback_token.encode()):
             return 401, _error("unauthorized", "wrong callback token: use the URL 'hookline info' prints")
         body = redact(body, rt.callback_token)
