@@ -93,3 +93,12 @@ async def test_a_management_api_body_nested_too_deep_is_a_400(hookline: Hookline
     response = await hookline.admin.post("/v1/subscriptions", content=body.encode())
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_json"
+
+
+async def test_a_400_digit_progress_number_is_kept_as_rejected(hookline: Hookline) -> None:
+    body = in_progress("PROGRESS").replace(b'"PROGRESS"', b"9" * 400)  # beyond a double: orjson refuses it
+    response = await hookline.post_callback("mjproxy", body)
+    assert response.status_code == 400 and response.json()["outcome"] == "rejected"
+    log = (await hookline.admin.get("/v1/callbacks", params={"outcome": "rejected"})).json()["items"]
+    assert [c["body"] for c in log] == [body.decode()]
+    assert (await hookline.admin.get("/v1/jobs")).status_code == 200
