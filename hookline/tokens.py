@@ -89,16 +89,18 @@ def _spellings(token: str) -> re.Pattern[bytes]:
 
 
 def redact_path(path: str, hidden: Iterable[str]) -> str:
-    """A request path safe to log or echo in an error: every occurrence of a ``hidden`` value and every
-    long segment after a ``callbacks`` segment (``/callbacks/<token>``, ``/callbacks/x/<token>``,
-    ``//callbacks/mjproxy/<token>``: where a token goes, right or wrong) become ``***``."""
+    """A request path safe to log or echo in an error: every occurrence of a ``hidden`` value, and
+    every segment as long as a token under ``/callbacks`` (``/callbacks/<token>``,
+    ``/callbacks/x/<token>``, ``//callbacks/mjproxy/<token>``: where a token goes, right or wrong),
+    become ``***``."""
     for secret in hidden:
         if secret and secret in path:
             path = path.replace(secret, "***")
     if "callbacks" not in path:
         return path
     parts = path.split("/")
-    if "callbacks" in parts:
-        start = parts.index("callbacks") + 1
+    named = [i for i, part in enumerate(parts) if part]
+    if named and parts[named[0]] == "callbacks":  # not /v1/callbacks/...: that is the admin API
+        start = named[0] + 1
         parts[start:] = [p if len(p) < MIN_TOKEN_LENGTH else "***" for p in parts[start:]]
     return "/".join(parts)

@@ -11,6 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hookline.config import Config
+from hookline.errors import ConfigError
 from tests.support import HooklineProcess, free_port
 
 HEADER_TIMEOUT = 1.0
@@ -139,3 +141,9 @@ async def test_ordinary_keep_alive_requests_still_work(server: HooklineProcess) 
         body = b'{"id": "1", "status": "SUBMITTED", "pad": "' + b"x" * 200_000 + b'"}'
         answer = await client.post(server.callback_url("mjproxy"), content=body)
         assert answer.status_code == 200, answer.text
+
+
+def test_bad_header_limits_are_reported_together() -> None:
+    with pytest.raises(ConfigError) as raised:
+        Config.from_env({"HOOKLINE_MAX_HEADER_BYTES": "12", "HOOKLINE_HEADER_TIMEOUT": "soon"})
+    assert "HOOKLINE_MAX_HEADER_BYTES" in str(raised.value) and "HOOKLINE_HEADER_TIMEOUT" in str(raised.value)
