@@ -25,6 +25,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from hookline.api.protocol import guarded_protocol
+
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -85,7 +87,7 @@ async def run_server(app: ASGIApp, *, lifespan: str = "on", port: int = 0) -> As
         log_config=None,
         access_log=False,
         loop="none",
-        http="httptools",
+        http=guarded_protocol(32 * 1024, 10.0),  # what `hookline serve` runs: httptools with limits
     )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
