@@ -49,6 +49,11 @@ SERVER_FLAGS: dict[str, tuple[str, str]] = {
         "ALLOWED_NETWORKS",
         "comma-separated CIDRs of private networks subscribers and image hosts may be in, e.g. 10.1.0.0/16",
     ),
+    "max-header-bytes": ("MAX_HEADER_BYTES", "largest request line + headers accepted; larger get 431 (default 32768)"),
+    "header-timeout": (
+        "HEADER_TIMEOUT",
+        "seconds a connection has to send a request's headers, idle or trickling ones are closed (default 10)",
+    ),
 }
 FLAG_SWITCHES: dict[str, tuple[str, str]] = {
     "allow-private-targets": (
@@ -105,6 +110,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def _serve(config: Config, *, access_log: bool) -> int:
     import uvicorn
 
+    from hookline.api.protocol import guarded_protocol
     from hookline.app import build_app
     from hookline.binding import BindError, bind_socket
     from hookline.store import open_store
@@ -137,7 +143,7 @@ async def _serve(config: Config, *, access_log: bool) -> int:
             host=config.host,
             port=config.port,
             loop="none",
-            http="httptools",
+            http=guarded_protocol(config.max_header_bytes, config.header_timeout),  # httptools, with limits
             lifespan="on",
             log_config=None,
             access_log=False,

@@ -97,6 +97,12 @@ class Config:
     log_level: str = "info"
     delivery: DeliveryConfig = DeliveryConfig()
     upstream: UpstreamConfig = UpstreamConfig()
+    # The HTTP server's guard against header bombs and idle or trickling connections
+    # (hookline/api/protocol.py): request line + headers larger than this get 431, and a request
+    # whose headers are not complete this long after its first byte (or a connection that sends
+    # nothing) is closed.
+    max_header_bytes: int = 32 * 1024
+    header_timeout: float = 10.0
 
     @property
     def is_postgres(self) -> bool:
@@ -178,6 +184,8 @@ class Config:
             log_level=r.get("LOG_LEVEL", _choice(("debug", "info", "warning", "error")), "info"),
             delivery=delivery,
             upstream=upstream,
+            max_header_bytes=r.get("MAX_HEADER_BYTES", _int(1024, 1024 * 1024), 32 * 1024),
+            header_timeout=r.get("HEADER_TIMEOUT", _seconds(0.1, 3600), 10.0),
         )
         if config.role != "all" and not config.is_postgres:
             r.problems.append(

@@ -27,8 +27,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hookline.api.http import is_number, read_body
 from hookline.errors import InputError
 from hookline.models import Inbound
+from hookline.nesting import MAX_DEPTH, too_deep
 from hookline.runtime import Runtime
-from hookline.tokens import redact
+from hookline.tokens import MIN_TOKEN_LENGTH, redact
 from receiver.adapters import ADAPTERS, AdapterError
 
 # Headers worth keeping with a callback: they help tell senders apart when something goes wrong.
@@ -55,13 +56,20 @@ class CallbackReceiver:
         rt = self.rt
         adapter = ADAPTERS.get(provider)
         if adapter is None:
-            return 404, _error("unknown_provider", f"unknown provider {provider!r}; use one of: {', '.join(ADAPTERS)}")
+            # Not echoed when it could be a token (/callbacks/<token>/<token>).
+            shown = provider if len(provider) < MIN_TOKEN_LENGTH and rt.callback_token not in provider else "***"
+            return 404, _error("unknown_provider", f"unknown provider {shown!r}; use one of: {', '.join(ADAPTERS)}")
         if not hmac.compare_digest(token.encode(), rt.callback_token.encode()):
             return 401, _error("unauthorized", "wrong callback token: use the URL 'hookline info' prints")
         body = redact(body, rt.callback_token)
         inbound = Inbound(provider=provider, body=body, headers=headers, received_at=rt.clock.now())
         try:
-            inbound.snapshot = adapter(orjson.loads(body))
+            document = orjson.loads(body)
+            if too_deep(body, document):
+                # Kept, like any callback, but never turned into events nobody could read.
+                inbound.reject_reason = f"the body nests arrays and objects more than {MAX_DEPTH} levels deep"
+            else:
+                inbound.snapshot = adapter(document)
         except orjson.JSONDecodeError as exc:
             inbound.reject_reason = f"the body is not valid JSON: {exc}"
         except AdapterError as exc:

@@ -26,6 +26,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from hookline.api.protocol import guarded_protocol
 from hookline.catalogue import schema_of
 from hookline.models import EVENT_TYPES
 
@@ -89,7 +90,7 @@ async def run_server(app: ASGIApp, *, lifespan: str = "on", port: int = 0) -> As
         log_config=None,
         access_log=False,
         loop="none",
-        http="httptools",
+        http=guarded_protocol(32 * 1024, 10.0),  # what `hookline serve` runs: httptools with limits
     )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]

@@ -17,6 +17,7 @@ import logging
 import orjson
 
 from hookline.models import TERMINAL, Snapshot
+from hookline.nesting import MAX_DEPTH, too_deep
 from hookline.runtime import Runtime
 from hookline.store.work import PollClaim
 from receiver.adapters import ADAPTERS, AdapterError
@@ -92,7 +93,10 @@ class Reconciler(Worker[list[PollClaim]]):
             return False
         snapshot, problem = None, None
         try:
-            snapshot = ADAPTERS[job.provider](orjson.loads(polled.body))
+            document = orjson.loads(polled.body)
+            if too_deep(polled.body, document):
+                raise AdapterError(f"it nests more than {MAX_DEPTH} levels deep")
+            snapshot = ADAPTERS[job.provider](document)
         except (orjson.JSONDecodeError, AdapterError) as exc:
             problem = f"poll answer unusable: {exc}"
         inbound = self.inbound(job.provider, "poll", polled.body, content_type=polled.content_type, snapshot=snapshot)

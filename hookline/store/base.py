@@ -180,6 +180,16 @@ class Store(Protocol):
         """Store ``value`` under ``key`` unless one is stored already; return the stored value."""
         ...
 
+    # dashboard sessions ----------------------------------------------------------------------
+    async def revoke_session(self, nonce: str, expires_at: float, now: float) -> None:
+        """Remember that the session ``nonce`` logged out (until ``expires_at``, when its cookie
+        expires anyway); forget revocations that expired before ``now``."""
+        ...
+
+    async def session_revoked(self, nonce: str) -> bool:
+        """True when the session ``nonce`` was revoked (by any process sharing this database)."""
+        ...
+
     # receiving -------------------------------------------------------------------------------
     async def record_callback(self, inbound: Inbound) -> CallbackResult:
         """Correlate, apply and persist one callback with its events and deliveries, atomically.

@@ -226,3 +226,8 @@ BACKLOG = (
     "(SELECT MIN(created_at) FROM deliveries WHERE status = 'pending'), "
     "(SELECT count(*) FROM deliveries WHERE status = 'dead')"
 )
+
+# --- dashboard sessions ---------------------------------------------------------------------------
+REVOKE_SESSION = "INSERT INTO revoked_sessions (nonce, expires_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING"
+FORGET_EXPIRED_SESSIONS = "DELETE FROM revoked_sessions WHERE expires_at < $1"
+SESSION_REVOKED = "SELECT 1 FROM revoked_sessions WHERE nonce = $1"

@@ -235,6 +235,17 @@ class PostgresStore:
     async def ensure_setting(self, key: str, value: str) -> str:
         return await self._write(lambda w: w.ensure_setting(key, value))
 
+    # dashboard sessions ----------------------------------------------------------------------
+    async def revoke_session(self, nonce: str, expires_at: float, now: float) -> None:
+        async def write(tx: Tx) -> None:
+            await tx.conn.execute(sql.FORGET_EXPIRED_SESSIONS, now)
+            await tx.conn.execute(sql.REVOKE_SESSION, nonce, expires_at)
+
+        await self._transaction(write)
+
+    async def session_revoked(self, nonce: str) -> bool:
+        return await self._fetch_one(sql.SESSION_REVOKED, nonce) is not None
+
     # receiving -------------------------------------------------------------------------------
     async def record_callback(self, inbound: Inbound) -> CallbackResult:
         result: CallbackResult = await self._ingest.submit("ingest", inbound)

@@ -150,3 +150,8 @@ BACKLOG = (
     "SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE status = 'pending'",
     "SELECT COUNT(*) FROM deliveries WHERE status = 'dead'",
 )
+
+# --- dashboard sessions ---------------------------------------------------------------------------
+REVOKE_SESSION = "INSERT INTO revoked_sessions (nonce, expires_at) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING"
+FORGET_EXPIRED_SESSIONS = "DELETE FROM revoked_sessions WHERE expires_at < ?"
+SESSION_REVOKED = "SELECT 1 FROM revoked_sessions WHERE nonce = ?"

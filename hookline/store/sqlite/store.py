@@ -289,6 +289,17 @@ class SqliteStore:
 
         return await self._write(write)
 
+    # dashboard sessions ----------------------------------------------------------------------
+    async def revoke_session(self, nonce: str, expires_at: float, now: float) -> None:
+        def write(w: Writes) -> None:
+            w.conn.execute(sql.FORGET_EXPIRED_SESSIONS, (now,))
+            w.conn.execute(sql.REVOKE_SESSION, (nonce, expires_at))
+
+        await self._write(write)
+
+    async def session_revoked(self, nonce: str) -> bool:
+        return await self._fetch_one(sql.SESSION_REVOKED, (nonce,)) is not None
+
     # receiving -------------------------------------------------------------------------------
     async def record_callback(self, inbound: Inbound) -> CallbackResult:
         result: CallbackResult = await self._committer.submit("ingest", inbound)
