@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.install-stamp
 
-.PHONY: install run test lint bench clean help
+.PHONY: install run test lint bench clean help demo
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -19,7 +19,11 @@ $(STAMP): pyproject.toml
 install: $(STAMP)  ## create .venv and install hookline with its test tools
 
 run: install  ## install, then serve on SQLite at http://127.0.0.1:8080
+	@echo '(the hookline command: `. $(BIN)/activate` puts it on your PATH, in this shell or another)'
 	$(BIN)/hookline serve
+
+demo: install  ## install, then run `hookline demo`: simulated upstreams, hookline and a subscriber, in seconds
+	$(BIN)/hookline demo
 
 test: install  ## install, then run the whole test suite (PostgreSQL tests run when CI=true)
 	$(BIN)/ruff check hookline receiver dispatcher upstream simulator tests bench

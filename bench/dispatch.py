@@ -4,11 +4,14 @@ the same number in flight.
 
 The backlog (N callbacks of N distinct jobs, one subscription) is written through the real store
 before hookline starts; hookline then drains it. Rates are measured at the sink, first to last.
+CPU per delivery is what the hookline process (or the raw client) spent, user + system, over the
+drain, divided by the deliveries: the cost of each delivery whatever the machine's other load.
 """
 
 from __future__ import annotations
 
 import asyncio
+import resource
 import subprocess
 import sys
 import tempfile
@@ -19,6 +22,7 @@ import httpx
 import orjson
 
 from bench import harness
+from bench.cpu import cpu_seconds
 from bench.harness import Row, median, say
 
 IN_FLIGHT = 64
@@ -80,6 +84,7 @@ def sink() -> tuple[harness.Process, str]:
 def run(runs: int = 3, total: int = 20000) -> list[Row]:
     work = Path(tempfile.mkdtemp(prefix="bench-dispatch-"))
     ours, raw = [], []
+    our_cpu, raw_cpu = [], []  # µs per delivery
     payload = b""
     for i in range(runs):
         process, sink_url = sink()
@@ -96,13 +101,16 @@ def run(runs: int = 3, total: int = 20000) -> list[Row]:
                 HOOKLINE_SUBSCRIPTION_CONCURRENCY=str(IN_FLIGHT),
             )
             with harness.running(server, f"http://127.0.0.1:{port}/healthz"):
+                before = cpu_seconds([server.pid])
                 ours.append(measure_at_sink(sink_url, total))
                 _wait_recorded(f"http://127.0.0.1:{port}")
+                our_cpu.append((cpu_seconds([server.pid]) - before) / total * 1e6)
         process, sink_url = sink()
         with harness.running(process, f"{sink_url}/stats"):
             say(f"dispatch run {i + 1}/{runs}: raw aiohttp baseline")
             body = work / "payload.json"
             body.write_bytes(payload)
+            before_children = _children_cpu()
             subprocess.run(
                 harness.pinned(
                     harness.SERVER_CORE,
@@ -120,18 +128,25 @@ def run(runs: int = 3, total: int = 20000) -> list[Row]:
                 check=True,
                 capture_output=True,
             )
+            raw_cpu.append((_children_cpu() - before_children) / total * 1e6)
             raw.append(measure_at_sink(sink_url, total))
     o, b = median(ours), median(raw)
     return [
         Row(
             f"dispatch, deliveries/s ({IN_FLIGHT} in flight, backlog of {total:,})",
-            f"{o:,.0f}/s",
-            f"{b:,.0f}/s raw aiohttp",
+            f"{o:,.0f}/s, {median(our_cpu):,.0f} µs CPU each",
+            f"{b:,.0f}/s raw aiohttp, {median(raw_cpu):,.0f} µs CPU each",
             f"{o / b:.0%}",
             ">= 50 %",
             "met" if o / b >= 0.5 else "NOT MET",
         )
     ]
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of the child processes waited for so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _wait_recorded(base: str, timeout: float = 60) -> None:

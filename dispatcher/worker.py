@@ -40,7 +40,7 @@ class Dispatcher(Worker[Claim]):
         self.cfg = cfg
         self.policy = RetryPolicy(cfg.retry_schedule)
         self.rng = rng or random.Random()
-        self.sender = Sender(EgressGuard(cfg.allow_private_targets), rt.clock, timeout=cfg.timeout)
+        self.sender = Sender(EgressGuard.from_config(rt.config), rt.clock, timeout=cfg.timeout)
         self._slot_freed = asyncio.Event()
         self._batch_free = asyncio.Event()  # a claim batch worth of slots is free
         self._low_water = max(1, min(CLAIM_BATCH, cfg.concurrency // 2))

@@ -18,10 +18,10 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Match, Route
 
 from hookline import dashboard, tokens
-from hookline.api import callbacks, deliveries, health, jobs, openapi, subscriptions
+from hookline.api import callbacks, deliveries, events, health, jobs, openapi, subscriptions
 from hookline.api.http import error_response, input_error_response
 from hookline.api.middleware import RequestLog
 from hookline.clock import Clock, SystemClock
@@ -57,12 +57,12 @@ def build_app(
     clock = clock or SystemClock()
     rt = Runtime(config=config, store=store or open_store(config, clock=clock), clock=clock)
     routes: list[BaseRoute] = [*health.routes(rt)]
-    middleware = [Middleware(RequestLog, access_log=access_log)]
+    middleware = [Middleware(RequestLog, access_log=access_log, rt=rt)]
     if config.role in ("all", "receiver"):
         middleware.append(Middleware(receiver_routes.CallbackFastPath, rt=rt))
         # Each module contributes its routes; add a module here to serve more.
         modules = (receiver_routes, jobs, callbacks, subscriptions, deliveries, blend_route, archive_route, openapi)
-        for module in (*modules, dashboard):
+        for module in (*modules, events, dashboard):
             routes += module.routes(rt)
 
     services: list[Service] = []
@@ -121,8 +121,22 @@ async def _input_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    # The path is echoed, so a token in a mistyped callback URL must not be.
+    rt: Runtime = request.app.state.runtime
+    path = tokens.redact_path(request.url.path, (rt.callback_token, rt.admin_token))
     if exc.status_code == 404:
-        return error_response(404, "not_found", f"no route for {request.method} {request.url.path}")
+        return error_response(404, "not_found", f"no route for {request.method} {path}")
     if exc.status_code == 405:
-        return error_response(405, "method_not_allowed", f"{request.method} is not allowed on {request.url.path}")
+        allow = {"Allow": _allowed_methods(request)}
+        return error_response(405, "method_not_allowed", f"{request.method} is not allowed on {path}", allow)
     return error_response(exc.status_code, "http_error", str(exc.detail))
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves on this path: Starlette's own 405 names only the first
+    route's (``GET /v1/jobs`` and ``POST /v1/jobs`` are two routes)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return ", ".join(sorted(methods))

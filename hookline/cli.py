@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine, Mapping
@@ -17,6 +18,9 @@ from typing import Any
 from hookline import __version__
 from hookline.config import PREFIX, Config
 from hookline.errors import ConfigError, HooklineError
+from hookline.models import PROVIDERS
+
+log = logging.getLogger(__name__)
 
 # flag name → (HOOKLINE_ variable, help)
 SERVER_FLAGS: dict[str, tuple[str, str]] = {
@@ -37,6 +41,19 @@ SERVER_FLAGS: dict[str, tuple[str, str]] = {
         "RETRY_SCHEDULE",
         "seconds between delivery attempts, comma-separated (default 5,300,1800,7200,18000,36000,36000)",
     ),
+    "egress-proxy": (
+        "EGRESS_PROXY",
+        "http://host:port of an HTTP proxy for every request to subscribers and image hosts (CONNECT for https)",
+    ),
+    "allowed-networks": (
+        "ALLOWED_NETWORKS",
+        "comma-separated CIDRs of private networks subscribers and image hosts may be in, e.g. 10.1.0.0/16",
+    ),
+    "max-header-bytes": ("MAX_HEADER_BYTES", "largest request line + headers accepted; larger get 431 (default 32768)"),
+    "header-timeout": (
+        "HEADER_TIMEOUT",
+        "seconds a connection has to send a request's headers, idle or trickling ones are closed (default 10)",
+    ),
 }
 # Upstreams on their bad days (issue 16).
 SERVER_FLAGS.update(
@@ -56,6 +73,7 @@ FLAG_SWITCHES: dict[str, tuple[str, str]] = {
         "ALLOW_PRIVATE_TARGETS",
         "let subscriptions and image downloads reach private, loopback and link-local addresses (off by default)",
     ),
+    "https-only": ("HTTPS_ONLY", "subscription and callback_url URLs must be https:// (off by default)"),
 }
 
 EPILOG = """\
@@ -105,19 +123,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def _serve(config: Config, *, access_log: bool) -> int:
     import uvicorn
 
+    from hookline.api.protocol import guarded_protocol
     from hookline.app import build_app
+    from hookline.binding import BindError, bind_socket
     from hookline.store import open_store
     from hookline.tokens import banner
 
+    # Bind before anything else: a taken port is one clear line, not a banner and then a traceback.
+    try:
+        sock = bind_socket(config.host, config.port)
+    except BindError as exc:
+        print(f"hookline: {exc}", file=sys.stderr)
+        return 2
     store = open_store(config)
     try:
         await store.open(migrate=True)
     except HooklineError as exc:
+        sock.close()
         print(f"hookline: {exc}", file=sys.stderr)
         return 1
 
     def ready(rt: Any, tokens: Any) -> None:
-        print(banner(config, tokens, __version__), flush=True)
+        text = dispatcher_banner(config) if config.role == "dispatcher" else banner(config, tokens, __version__)
+        print(text, flush=True)
+        # For the logs too (uvicorn does not log the address of a socket it was handed).
+        log.info("listening on %s:%d (role %s)", config.host, config.port, config.role)
 
     app = build_app(config, store=store, store_is_open=True, on_ready=ready, access_log=access_log)
     server = uvicorn.Server(
@@ -126,7 +156,7 @@ async def _serve(config: Config, *, access_log: bool) -> int:
             host=config.host,
             port=config.port,
             loop="none",
-            http="httptools",
+            http=guarded_protocol(config.max_header_bytes, config.header_timeout),  # httptools, with limits
             lifespan="on",
             log_config=None,
             access_log=False,
@@ -134,17 +164,31 @@ async def _serve(config: Config, *, access_log: bool) -> int:
             timeout_graceful_shutdown=15,
         )
     )
-    await server.serve()
+    await server.serve(sockets=[sock])
     return 0 if server.started else 1
+
+
+def dispatcher_banner(config: Config) -> str:
+    """What a dispatcher prints at start-up: it serves no callbacks, API or dashboard, so it does
+    not send anyone there (``hookline info`` still prints the tokens and callback URLs)."""
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    return "\n".join(
+        [
+            f"hookline {__version__} — http://{host}:{config.port} "
+            f"(role dispatcher, database {config.safe_database_url})",
+            "  delivers events; serves only /healthz, /readyz and /metrics here",
+            "  callbacks, the management API and the dashboard are served by the receivers (--role receiver)",
+        ]
+    )
 
 
 # --- info -----------------------------------------------------------------------------------------
 def cmd_info(args: argparse.Namespace) -> int:
     config = load_config(args)
-    return run_async(lambda: _info(config))
+    return run_async(lambda: _info(config, args))
 
 
-async def _info(config: Config) -> int:
+async def _info(config: Config, args: argparse.Namespace) -> int:
     from hookline.store import open_store
     from hookline.tokens import banner, resolve
 
@@ -157,7 +201,12 @@ async def _info(config: Config) -> int:
         return 1
     finally:
         await store.close()
-    print(banner(config, tokens, __version__))
+    if args.admin_token:
+        print(tokens.admin)
+    elif args.callback_url:
+        print(f"{config.public_url}/callbacks/{args.callback_url}/{tokens.callback}")
+    else:
+        print(banner(config, tokens, __version__))
     return 0
 
 
@@ -220,6 +269,15 @@ def build_parser() -> argparse.ArgumentParser:
         "storing the tokens if this is the first run).",
     )
     add_server_flags(info)
+    only = info.add_mutually_exclusive_group()
+    only.add_argument(
+        "--admin-token",
+        action="store_true",
+        help="print only the admin token (export HOOKLINE_ADMIN_TOKEN=$(hookline info --admin-token))",
+    )
+    only.add_argument(
+        "--callback-url", choices=PROVIDERS, help="print only this provider's callback URL, token included"
+    )
     info.set_defaults(func=cmd_info)
 
     migrate = commands.add_parser(
@@ -244,16 +302,39 @@ def _extensions() -> list[Callable[[Any], None]]:
     return [manage.register, simulate, demo]
 
 
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a program stopped by SIGPIPE (128 + 13)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
     try:
-        return int(args.func(args))
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        status = int(args.func(args))
+        # Flush here, inside the handler: a reader that went away (| head) must not surface as
+        # "Exception ignored ... BrokenPipeError" when the interpreter flushes at exit.
+        sys.stdout.flush()
+        return status
     except ConfigError as exc:
         print(f"hookline: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """Whoever read our output stopped (``hookline jobs ls --json | head``): stop quietly, as a
+    program stopped by SIGPIPE would. What is still buffered goes to /dev/null, so the flush at
+    interpreter exit cannot raise again."""
+    try:
+        stdout = sys.stdout.fileno()
+    except (OSError, ValueError):  # not a real file (stdout replaced in-process): nothing to flush later
+        return EXIT_BROKEN_PIPE
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, stdout)
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE

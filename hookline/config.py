@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -37,6 +38,11 @@ class DeliveryConfig:
     concurrency: int = 256
     per_subscription: int = 16
     allow_private_targets: bool = False
+    # Egress (SPEC Part 2): an HTTP proxy for every outbound request to a subscriber or an image
+    # host; https-only subscription URLs; private networks allowed without ALLOW_PRIVATE_TARGETS.
+    egress_proxy: str | None = field(default=None, repr=False)  # may carry proxy credentials
+    https_only: bool = False
+    allowed_networks: tuple[IPv4Network | IPv6Network, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,12 @@ class Config:
     log_level: str = "info"
     delivery: DeliveryConfig = DeliveryConfig()
     upstream: UpstreamConfig = UpstreamConfig()
+    # The HTTP server's guard against header bombs and idle or trickling connections
+    # (hookline/api/protocol.py): request line + headers larger than this get 431, and a request
+    # whose headers are not complete this long after its first byte (or a connection that sends
+    # nothing) is closed.
+    max_header_bytes: int = 32 * 1024
+    header_timeout: float = 10.0
 
     @property
     def is_postgres(self) -> bool:
@@ -141,6 +153,9 @@ class Config:
             concurrency=r.get("DISPATCH_CONCURRENCY", _int(1, 10000), 256),
             per_subscription=r.get("SUBSCRIPTION_CONCURRENCY", _int(1, 1000), 16),
             allow_private_targets=r.get("ALLOW_PRIVATE_TARGETS", _bool, False),
+            egress_proxy=r.get("EGRESS_PROXY", _proxy_url, None),
+            https_only=r.get("HTTPS_ONLY", _bool, False),
+            allowed_networks=r.get("ALLOWED_NETWORKS", _networks, ()),
         )
         upstream = UpstreamConfig(
             mjproxy_url=r.get("MJPROXY_URL", _http_url, None),
@@ -177,6 +192,8 @@ class Config:
             log_level=r.get("LOG_LEVEL", _choice(("debug", "info", "warning", "error")), "info"),
             delivery=delivery,
             upstream=upstream,
+            max_header_bytes=r.get("MAX_HEADER_BYTES", _int(1024, 1024 * 1024), 32 * 1024),
+            header_timeout=r.get("HEADER_TIMEOUT", _seconds(0.1, 3600), 10.0),
         )
         if config.role != "all" and not config.is_postgres:
             r.problems.append(
@@ -207,7 +224,7 @@ class _Reader:
 
 
 def _shown(key: str, raw: str) -> str:
-    return "<hidden>" if "TOKEN" in key or key == "USEAPI_DISCORD" else repr(raw)
+    return "<hidden>" if "TOKEN" in key or key in ("USEAPI_DISCORD", "EGRESS_PROXY") else repr(raw)
 
 
 def _int(lo: int, hi: int) -> Callable[[str], int]:
@@ -286,6 +303,29 @@ def _http_url(raw: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("expected an http:// or https:// URL")
     return raw.rstrip("/")
+
+
+def _proxy_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme != "http" or not parts.hostname or parts.path not in ("", "/") or parts.query:
+        raise ValueError("expected an HTTP proxy as http://host:port (https targets go through it with CONNECT)")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise ValueError("the proxy's port is not a number from 1 to 65535") from None
+    return raw.rstrip("/")
+
+
+def _networks(raw: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    found = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:
+            found.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ValueError(f"{part!r} is not a network in CIDR form, e.g. 10.0.0.0/8 or fd00::/8") from None
+    return tuple(found)
 
 
 def _database_url(raw: str) -> str:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from hookline.config import Config
 from hookline.store.base import Store
+
+# Tokens are at least this long (config refuses shorter ones), so shorter path segments are kept.
+MIN_TOKEN_LENGTH = 16
 
 
 @dataclass(frozen=True)
@@ -51,14 +57,50 @@ def banner(config: Config, tokens: Tokens, version: str) -> str:
 
 
 def redact(body: bytes, token: str) -> bytes:
-    """``body`` with every occurrence of the callback ``token`` replaced by ``***``.
+    """``body`` with every occurrence of the callback ``token`` replaced by ``***``, however JSON
+    spells it.
 
     The upstreams echo the callback URL they were given (mjproxy ``properties.notifyHook``, useapi
     ``replyUrl``), and it carries the callback token. A callback's body is what subscribers get as
     ``data.upstream``, so it is masked before it is parsed or stored. The token's characters
-    (``A-Za-z0-9-_.``, see ``config``) are never escaped in JSON nor in URLs, so the result is the
-    same JSON document with the token masked."""
+    (``A-Za-z0-9-_.``, see ``config``) need no escaping, but JSON may spell any of them as
+    ``\\uXXXX`` (``\\u0063allback...``), which parses to the token itself: those spellings are
+    masked too, so the stored body and everything parsed from it are the same JSON document with
+    the token masked."""
     if not token:
         return body
     raw = token.encode()
-    return body.replace(raw, b"***") if raw in body else body
+    if raw in body:
+        body = body.replace(raw, b"***")
+    if b"\\u" in body:  # only then can an escaped spelling be there (rare: checked at C speed)
+        body = _spellings(token).sub(b"***", body)
+    return body
+
+
+@functools.lru_cache(maxsize=4)
+def _spellings(token: str) -> re.Pattern[bytes]:
+    """Every JSON spelling of ``token``: each character as itself or as ``\\u00XX`` (either case)."""
+
+    def escaped(char: str) -> bytes:
+        code = "".join(f"[{d.lower()}{d.upper()}]" if d.isalpha() else d for d in f"{ord(char):04x}")
+        return b"(?:" + re.escape(char.encode()) + b"|\\\\u" + code.encode() + b")"
+
+    return re.compile(b"".join(escaped(char) for char in token))
+
+
+def redact_path(path: str, hidden: Iterable[str]) -> str:
+    """A request path safe to log or echo in an error: every occurrence of a ``hidden`` value, and
+    every segment as long as a token under ``/callbacks`` (``/callbacks/<token>``,
+    ``/callbacks/x/<token>``, ``//callbacks/mjproxy/<token>``: where a token goes, right or wrong),
+    become ``***``."""
+    for secret in hidden:
+        if secret and secret in path:
+            path = path.replace(secret, "***")
+    if "callbacks" not in path:
+        return path
+    parts = path.split("/")
+    named = [i for i, part in enumerate(parts) if part]
+    if named and parts[named[0]] == "callbacks":  # not /v1/callbacks/...: that is the admin API
+        start = named[0] + 1
+        parts[start:] = [p if len(p) < MIN_TOKEN_LENGTH else "***" for p in parts[start:]]
+    return "/".join(parts)

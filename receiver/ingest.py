@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import orjson
 
 from hookline.models import CallbackResult, Inbound, Snapshot
+from hookline.nesting import MAX_DEPTH, too_deep
 from hookline.runtime import Runtime
 from hookline.tokens import redact
 from receiver.adapters import ADAPTERS, AdapterError
@@ -36,14 +37,20 @@ def heard(
     """One frozen Inbound for what was heard.
 
     When neither ``snapshot`` nor ``reject_reason`` is given (a callback), the body is read with the
-    provider's adapter: a body it cannot use is kept with its ``reject_reason``. When ``snapshot`` is
+    provider's adapter: a body it cannot use (not JSON, nested deeper than ``hookline.nesting``
+    allows, not a task) is kept with its ``reject_reason``. When ``snapshot`` is
     given, ``body`` must be the JSON document it came from, since the events it causes carry it as
     ``data.upstream``: an answer that is not JSON (a proxy's HTML error page, say) is replaced by the
     snapshot's own document. ``note`` says why hookline itself made this one (its timeout)."""
     body = redact(body, callback_token)
     if snapshot is None and reject_reason is None:
         try:
-            snapshot = ADAPTERS[provider](orjson.loads(body))
+            document = orjson.loads(body)
+            if too_deep(body, document):
+                # Kept, like any callback, but never turned into events nobody could read.
+                reject_reason = f"the body nests arrays and objects more than {MAX_DEPTH} levels deep"
+            else:
+                snapshot = ADAPTERS[provider](document)
         except orjson.JSONDecodeError as exc:
             reject_reason = f"the body is not valid JSON: {exc}"
         except AdapterError as exc:

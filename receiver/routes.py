@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hookline.api.http import is_number, read_body
 from hookline.errors import InputError
 from hookline.runtime import Runtime
+from hookline.tokens import MIN_TOKEN_LENGTH
 from receiver import ingest
 from receiver.adapters import ADAPTERS
 
@@ -55,7 +56,9 @@ class CallbackReceiver:
         """(status, JSON body) for a callback whose body has been read (within the size limit)."""
         rt = self.rt
         if provider not in ADAPTERS:
-            return 404, _error("unknown_provider", f"unknown provider {provider!r}; use one of: {', '.join(ADAPTERS)}")
+            # Not echoed when it could be a token (/callbacks/<token>/<token>).
+            shown = provider if len(provider) < MIN_TOKEN_LENGTH and rt.callback_token not in provider else "***"
+            return 404, _error("unknown_provider", f"unknown provider {shown!r}; use one of: {', '.join(ADAPTERS)}")
         if not hmac.compare_digest(token.encode(), rt.callback_token.encode()):
             return 401, _error("unauthorized", "wrong callback token: use the URL 'hookline info' prints")
         inbound = ingest.heard(

@@ -17,7 +17,7 @@ from hookline.clock import ManualClock, SystemClock
 from hookline.config import Config
 from hookline.store import open_store
 from hookline.store.base import Store
-from tests.support import HooklineProcess, Subscriber, run_server
+from tests.support import SCHEMA_VIOLATIONS, HooklineProcess, Subscriber, run_server
 
 PG_ADMIN_DSN = os.environ.get("HOOKLINE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -115,6 +115,17 @@ def _no_server_outlives_its_test() -> Iterator[None]:
     yield
     for process in list(HooklineProcess.running):
         process.stop()
+
+
+@pytest.fixture(autouse=True)
+def _every_delivered_event_matches_its_schema() -> Iterator[None]:
+    """Every event a test Subscriber receives validates against its type's schema (see
+    ``tests/support.py``): a test whose events break the catalogue fails."""
+    SCHEMA_VIOLATIONS.clear()
+    yield
+    found, SCHEMA_VIOLATIONS[:] = list(SCHEMA_VIOLATIONS), []
+    if found:
+        pytest.fail("events broke their schema (GET /v1/event-types):\n" + "\n".join(found[:20]))
 
 
 @pytest.fixture

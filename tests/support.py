@@ -18,12 +18,17 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
+import jsonschema
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
+
+from hookline.api.protocol import guarded_protocol
+from hookline.catalogue import schema_of
+from hookline.models import EVENT_TYPES
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -85,7 +90,7 @@ async def run_server(app: ASGIApp, *, lifespan: str = "on", port: int = 0) -> As
         log_config=None,
         access_log=False,
         loop="none",
-        http="httptools",
+        http=guarded_protocol(32 * 1024, 10.0),  # what `hookline serve` runs: httptools with limits
     )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
@@ -119,6 +124,41 @@ class Received:
         return json.loads(self.body)
 
 
+def _closed(schema: Any) -> Any:
+    """``schema`` with unknown keys refused wherever it lists properties: the published schemas
+    are open (consumers keep working when a field is added), the tests hold hookline to them."""
+    if isinstance(schema, dict):
+        out = {k: _closed(v) for k, v in schema.items()}
+        if "properties" in schema and "additionalProperties" not in schema:
+            out["additionalProperties"] = False
+        return out
+    return [_closed(v) for v in schema] if isinstance(schema, list) else schema
+
+
+EVENT_VALIDATORS = {
+    name: jsonschema.Draft202012Validator(
+        _closed(schema_of(name)), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+    for name in EVENT_TYPES
+}
+# Why events that test subscribers received break the catalogue; tests/conftest.py fails the test.
+SCHEMA_VIOLATIONS: list[str] = []
+
+
+def event_violations(body: bytes) -> list[str]:
+    """What is wrong with ``body`` as a hookline event, checked against its type's schema from
+    ``GET /v1/event-types`` (unknown keys refused); empty when it is a valid event."""
+    try:
+        doc = json.loads(body)
+    except ValueError as exc:
+        return [f"not JSON: {exc}"]
+    kind = doc.get("type") if isinstance(doc, dict) else None
+    if kind not in EVENT_VALIDATORS:
+        return [f"unknown event type {kind!r}"]
+    errors = EVENT_VALIDATORS[kind].iter_errors(doc)
+    return [f"{kind} at /{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors]
+
+
 @dataclass
 class Subscriber:
     """A webhook endpoint for tests: records every request; answers from ``responses`` (a list
@@ -133,6 +173,8 @@ class Subscriber:
         async def hook(request: Request) -> Response:
             body = await request.body()
             self.received.append(Received(request.url.path, dict(request.headers), body, time.time()))
+            if "webhook-id" in request.headers:  # sent by hookline: an event of the catalogue
+                SCHEMA_VIOLATIONS.extend(event_violations(body))
             if self.delay:
                 await asyncio.sleep(self.delay)
             answer = self.responses.pop(0) if self.responses else self.default

@@ -4,11 +4,14 @@ without reloading. Screenshots of every page go to ``test-artifacts/``."""
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import orjson
 import pytest
@@ -17,8 +20,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from simulator import Knobs, Simulator
 from tests.conftest import IN_CI, Hookline
-from tests.support import REPO, Subscriber, fixture_bytes, fixture_json, run_server, wait_for
+from tests.support import MJPROXY_LIFECYCLE, REPO, Subscriber, fixture_bytes, fixture_json, run_server, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -39,11 +43,14 @@ def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
 
 
 def image_server() -> Starlette:
-    """The upstream's CDN: a progress preview (48 px) and the result (96 px)."""
+    """The upstream's CDN: a progress preview (48 px) and the result (96 px); other links have expired."""
     images = {"preview.png": png(48, 48, (200, 200, 210)), "result.png": png(96, 96, (58, 91, 217))}
 
     async def image(request: Request) -> Response:
-        return Response(images[request.path_params["name"]], media_type="image/png")
+        found = images.get(request.path_params["name"])
+        if found is None:  # an expired upstream link
+            return Response(b"gone", status_code=404, media_type="text/plain")
+        return Response(found, media_type="image/png")
 
     return Starlette(routes=[Route("/{name}", image)])
 
@@ -172,3 +179,267 @@ async def _wait_image_loaded(page: Any, selector: str, width: int) -> None:
         "([s, w]) => { const img = document.querySelector(s); return img && img.complete && img.naturalWidth === w; }",
         arg=[selector, width],
     )
+
+
+# --- the job page after a replay, at desktop and phone width ---------------------------------------
+
+PHONE = {"width": 375, "height": 812}
+DESKTOP = {"width": 1280, "height": 900}
+REPLAYED_PAGE_MAX_PX = 2200  # nine events, ten callbacks; ~3,700 px before deliveries and attempts were folded
+
+
+async def logged_in(chromium: Any, h: Hookline, viewport: dict[str, int]) -> tuple[Any, list[str]]:
+    """A new browser page, logged in to ``h``, at ``viewport``, and the list the page's
+    Content-Security-Policy violations are added to (a test ends asserting it is empty)."""
+    context = await chromium.new_context(viewport=viewport)
+    page = await context.new_page()
+    page.set_default_timeout(LIVE_TIMEOUT_MS)
+    blocked: list[str] = []
+    page.on("console", lambda msg: blocked.append(msg.text) if "Content Security Policy" in msg.text else None)
+    await page.goto(f"{h.url}/dashboard/login")
+    await page.fill("#token", h.config.admin_token or "")
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{h.url}/")
+    return page, blocked
+
+
+@dataclass
+class TwoSubscribers:
+    """A job with nine events sent to two subscriptions: ``orders`` answers; ``analytics`` fails,
+    so its first delivery is retried later and the rest wait behind it."""
+
+    h: Hookline
+    job_id: str
+    events: int
+    orders: str
+    analytics: str
+    orders_id: str
+    analytics_sink: Subscriber
+
+    async def replay_orders(self, times: int = 2) -> None:
+        """Replay every event to ``orders`` ``times`` times; return once all were delivered."""
+        for _ in range(times):
+            await self.h.admin.post(
+                f"/v1/subscriptions/{self.orders_id}/replay", json={"since": "2000-01-01T00:00:00Z"}
+            )
+        await self.settled((1 + times) * self.events)
+
+    async def settled(self, delivered: int) -> None:
+        async def done() -> bool:
+            params = {"job_id": self.job_id, "limit": "100"}
+            items = (await self.h.admin.get("/v1/deliveries", params=params)).json()["items"]
+            tried = [d for d in items if d["status"] == "pending" and d["attempts"] == 1]
+            return len([d for d in items if d["status"] == "delivered"]) == delivered and len(tried) == 1
+
+        await wait_for(done, what=f"{delivered} orders deliveries delivered, the first analytics one tried")
+
+
+@pytest.fixture(name="two")
+async def two_subscribers(hookline_factory: Any, tmp_path: Path) -> AsyncIterator[TwoSubscribers]:
+    h: Hookline = await hookline_factory(f"sqlite:///{tmp_path / 'two.db'}", RETRY_SCHEDULE="600")
+    orders, analytics = Subscriber(), Subscriber(default=500)
+    async with (
+        run_server(image_server(), lifespan="off") as images,
+        run_server(orders.app(), lifespan="off") as orders_base,
+        run_server(analytics.app(), lifespan="off") as analytics_base,
+    ):
+        orders_url, analytics_url = f"{orders_base}/orders/webhook", f"{analytics_base}/analytics/ingest"
+        sub = (await h.admin.post("/v1/subscriptions", json={"url": orders_url, "description": "orders"})).json()
+        await h.admin.post("/v1/subscriptions", json={"url": analytics_url, "description": "analytics"})
+        job_id = ""
+        for name in MJPROXY_LIFECYCLE:
+            body = fixture_json(name)
+            if body.get("imageUrl"):
+                body["imageUrl"] = f"{images}/{'result' if body['status'] == 'SUCCESS' else 'preview'}.png"
+            job_id = (await h.post_callback("mjproxy", orjson.dumps(body))).json()["job_id"]
+        events = len((await h.admin.get(f"/v1/jobs/{job_id}")).json()["events"])
+        found = TwoSubscribers(h, job_id, events, orders_url, analytics_url, sub["id"], analytics)
+        await found.settled(events)
+        yield found
+
+
+async def test_a_job_page_after_a_replay_stays_short(chromium: Any, two: TwoSubscribers) -> None:
+    page, blocked = await logged_in(chromium, two.h, DESKTOP)
+    job_page = f"{two.h.url}/dashboard/jobs/{two.job_id}"
+    await page.goto(job_page)
+    before = await page.evaluate("document.documentElement.scrollHeight")
+    await page.screenshot(path=ARTIFACTS / "dashboard-job-before-replay.png", full_page=True)
+
+    await two.replay_orders(times=2)  # 18 more deliveries, 18 more attempts
+    await page.goto(job_page)
+    await page.screenshot(path=ARTIFACTS / "dashboard-job-after-replay.png", full_page=True)
+    assert await page.locator("tr[data-delivery]").count() == 4 * two.events  # all there, folded
+    after = await page.evaluate("document.documentElement.scrollHeight")
+    assert after <= before + 8, f"the replay made the job page {after - before} px longer"
+    assert after <= REPLAYED_PAGE_MAX_PX, f"the job page is {after} px long"
+    # The chain that was all delivered is folded; the one with a failing delivery is open.
+    orders = page.locator("details.chain", has_text=two.orders)
+    analytics = page.locator("details.chain", has_text=two.analytics)
+    assert await orders.get_attribute("open") is None and await analytics.get_attribute("open") == ""
+    assert await orders.locator("summary").text_content() == f"{two.orders} {3 * two.events} delivered"
+    await orders.locator("summary").click()  # unfold it: every delivery is there
+    assert await orders.locator("tr[data-delivery]").first.is_visible()
+    await page.screenshot(path=ARTIFACTS / "dashboard-job-after-replay-unfolded.png", full_page=True)
+    assert blocked == []
+
+
+async def test_a_delivery_held_behind_an_earlier_one_says_which(chromium: Any, two: TwoSubscribers) -> None:
+    page, blocked = await logged_in(chromium, two.h, DESKTOP)
+    await page.goto(f"{two.h.url}/dashboard/jobs/{two.job_id}")
+    chain = page.locator("details.chain", has_text=two.analytics)
+    first = chain.locator("tr[data-delivery]").first
+    assert "job.submitted #1" in (await first.text_content() or "")
+    assert await first.locator("[data-field=next] time").count() == 1  # its retry is scheduled
+    held = chain.locator("tr[data-delivery]:has-text('waiting for #1')")
+    assert await held.count() == two.events - 1
+    await chain.screenshot(path=ARTIFACTS / "dashboard-waiting-for.png")
+    # The link leads to the delivery it waits for.
+    first_id = await first.get_attribute("data-delivery")
+    await held.first.get_by_role("link", name="waiting for #1").click()
+    await page.wait_for_url(f"{two.h.url}/dashboard/deliveries/{first_id}")
+    assert await page.get_by_text(two.analytics).count() >= 1
+    assert blocked == []
+
+
+async def test_held_deliveries_follow_their_head_without_a_reload(chromium: Any, two: TwoSubscribers) -> None:
+    page, blocked = await logged_in(chromium, two.h, DESKTOP)
+    await page.goto(f"{two.h.url}/dashboard/jobs/{two.job_id}")
+    two.analytics_sink.default = 200  # the analytics endpoint is back
+    chain = page.locator("details.chain", has_text=two.analytics)
+    await chain.locator("tr[data-delivery]").first.get_by_role("button", name="Retry now").click()
+    await page.get_by_text("Retry queued").wait_for()
+    await page.wait_for_function(
+        """chain => [...chain.querySelectorAll('tr[data-delivery] [data-field=status]')]
+            .every(badge => badge.textContent === 'delivered')""",
+        arg=await chain.element_handle(),
+    )
+    assert await chain.get_by_text("waiting for #").count() == 0
+    assert await chain.get_by_role("button").count() == 0
+    await chain.screenshot(path=ARTIFACTS / "dashboard-waiting-delivered.png")
+    assert blocked == []
+
+
+async def test_deliveries_name_their_subscription_by_url(chromium: Any, two: TwoSubscribers) -> None:
+    page, blocked = await logged_in(chromium, two.h, DESKTOP)
+    await page.goto(f"{two.h.url}/dashboard/deliveries?status=all")
+    rows = page.locator("tr[data-delivery]")
+    await rows.first.wait_for()
+    for row in await rows.all():
+        cell = (await row.locator("td[data-label=Subscription] a.url").text_content()) or ""
+        assert cell in (two.orders, two.analytics)
+    assert await page.locator("tr[data-delivery]:has-text('waiting for #1')").count() > 0
+    await page.screenshot(path=ARTIFACTS / "dashboard-deliveries-urls.png", full_page=True)
+    assert blocked == []
+
+
+async def test_no_page_scrolls_sideways_on_a_phone(chromium: Any, two: TwoSubscribers) -> None:
+    page, blocked = await logged_in(chromium, two.h, PHONE)
+    items = (await two.h.admin.get("/v1/deliveries", params={"job_id": two.job_id})).json()["items"]
+    delivery = items[0]["id"]
+    pages = {
+        "jobs": "/",
+        "job": f"/dashboard/jobs/{two.job_id}",
+        "deliveries": "/dashboard/deliveries?status=all",
+        "delivery": f"/dashboard/deliveries/{delivery}",
+        "subscriptions": "/dashboard/subscriptions",
+    }
+    page_width = "Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)"
+    for name, path in pages.items():
+        await page.goto(f"{two.h.url}{path}")
+        await page.screenshot(path=ARTIFACTS / f"dashboard-phone-{name}.png", full_page=True)
+        width = await page.evaluate(page_width)
+        assert width <= PHONE["width"], f"the {name} page is {width} px wide on a {PHONE['width']} px phone"
+        # Open every fold (raw bodies, payloads, attempts, responses): what is inside must fit too.
+        await page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
+        width = await page.evaluate(page_width)
+        assert width <= PHONE["width"], f"the {name} page, unfolded, is {width} px wide"
+    assert blocked == []
+
+
+# --- thumbnails that cannot load; submission and archive state ------------------------------------
+
+
+async def test_a_thumbnail_that_cannot_load_leaves_a_small_note(
+    chromium: Any, hookline_factory: Any, tmp_path: Path
+) -> None:
+    h: Hookline = await hookline_factory(f"sqlite:///{tmp_path / 'broken.db'}")
+    async with run_server(image_server(), lifespan="off") as images:
+        body = fixture_json("mjproxy-blend-10-success.json")
+        body["imageUrl"] = f"{images}/expired.png"  # the upstream's link has expired: 404
+        job_id = (await h.post_callback("mjproxy", orjson.dumps(body))).json()["job_id"]
+        page, blocked = await logged_in(chromium, h, DESKTOP)
+
+        note = page.locator(f"tr[data-job='{job_id}'] a.broken")
+        await note.wait_for()
+        assert await note.text_content() == "no image"
+        assert await note.bounding_box() == {"x": ANY, "y": ANY, "width": 64, "height": 64}
+        await page.screenshot(path=ARTIFACTS / "dashboard-jobs-broken-thumbnail.png", full_page=True)
+
+        await page.goto(f"{h.url}/dashboard/jobs/{job_id}")
+        note = page.locator("[data-field=images] a.broken")
+        await note.wait_for()
+        box = await note.bounding_box()
+        assert box is not None and box["width"] == 160 and box["height"] <= 48, box  # not a 160 px blank
+        assert await note.text_content() == "image unavailable"
+        assert await note.get_attribute("href") == body["imageUrl"]  # the link still leads to the original
+        await page.screenshot(path=ARTIFACTS / "dashboard-job-broken-thumbnail.png", full_page=True)
+    assert blocked == []
+
+
+async def test_the_job_page_shows_submission_and_archive_state(
+    chromium: Any, hookline_factory: Any, tmp_path: Path
+) -> None:
+    sim = Simulator(Knobs(step_delay=0.02, seed=7, queue_full=10**6))  # every submission: "queue full"
+    async with run_server(sim.app()) as upstream, run_server(image_server(), lifespan="off") as images:
+        h: Hookline = await hookline_factory(
+            f"sqlite:///{tmp_path / 'work.db'}",
+            MJPROXY_URL=upstream,
+            ARCHIVE="true",
+            UPSTREAM_INTERVAL="0.05",
+            SUBMIT_BACKOFF="600,600",
+            ARCHIVE_RETRY_SCHEDULE="600",
+        )
+        blend = {"provider": "mjproxy", "images": [f"{upstream}/samples/a.png", f"{upstream}/samples/b.png"]}
+        held = (await h.admin.post("/v1/blend", json=blend)).json()["id"]
+        kept = await _succeeded_job(h, "kept", f"{images}/result.png")
+        expired = await _succeeded_job(h, "expired", f"{images}/expired.png")
+
+        async def settled() -> bool:
+            jobs = [(await h.admin.get(f"/v1/jobs/{j}")).json() for j in (held, kept, expired)]
+            return (
+                jobs[0]["submission"]["last_error"] is not None
+                and jobs[1]["archive"]["state"] == "archived"
+                and jobs[2]["archive"]["last_error"] is not None
+            )
+
+        await wait_for(settled, what="a held submission, an archived job and a failing archive")
+        page, blocked = await logged_in(chromium, h, DESKTOP)
+
+        await page.goto(f"{h.url}/dashboard/jobs/{held}")
+        panel = page.locator("[data-panel=submission]")
+        text = await panel.text_content() or ""
+        assert "pending" in text and "mjproxy queue full (code 23)" in text and "Next attempt" in text
+        assert "Attempts1" in text.replace(" ", "")
+        await page.screenshot(path=ARTIFACTS / "dashboard-job-submission-held.png", full_page=True)
+
+        await page.goto(f"{h.url}/dashboard/jobs/{kept}")
+        panel = page.locator("[data-panel=archive]")
+        assert "archived" in (await panel.text_content() or "")
+        (link,) = await panel.locator("a[href^='/v1/archive/']").all()
+        assert re.fullmatch(r"/v1/archive/[0-9a-f]{64}", await link.text_content() or ""), "the archived copy"
+        await _wait_image_loaded(page, "[data-field=images] img", 96)  # the thumbnail is the archived copy
+        await page.screenshot(path=ARTIFACTS / "dashboard-job-archived.png", full_page=True)
+
+        await page.goto(f"{h.url}/dashboard/jobs/{expired}")
+        text = await page.locator("[data-panel=archive]").text_content() or ""
+        assert "pending" in text and "image 1: HTTP 404" in text and "Next attempt" in text
+        await page.screenshot(path=ARTIFACTS / "dashboard-job-archive-failing.png", full_page=True)
+    assert blocked == []
+
+
+async def _succeeded_job(h: Hookline, name: str, image_url: str) -> str:
+    """A job that succeeded with one result image at ``image_url``; its id."""
+    body = fixture_json("mjproxy-blend-10-success.json")
+    body.update({"id": f"task-{name}", "state": f"order-{name}", "imageUrl": image_url})
+    job_id: str = (await h.post_callback("mjproxy", orjson.dumps(body))).json()["job_id"]
+    return job_id

@@ -8,12 +8,14 @@ from __future__ import annotations
 import asyncio
 import configparser
 import json
+import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -238,3 +240,140 @@ def test_kustomize_renders_the_manifests() -> None:
     assert result.returncode == 0, result.stderr
     kinds = sorted(doc["kind"] for doc in yaml.safe_load_all(result.stdout))
     assert kinds == ["ConfigMap", "Deployment", "Deployment", "PersistentVolumeClaim", "Service"]
+
+
+def kustomize_images() -> dict[str, str]:
+    """Image name in the manifests → the reference kustomize puts in its place."""
+    images = yaml.safe_load((K8S / "kustomization.yaml").read_text()).get("images", [])
+    return {i["name"]: f"{i.get('newName', i['name'])}:{i.get('newTag', 'latest')}" for i in images}
+
+
+@pytest.mark.parametrize("role", ["receiver", "dispatcher"])
+def test_the_deployments_image_is_one_kustomization_names(role: str) -> None:
+    """Nobody publishes a hookline image: the manifests use a name the kustomization replaces with
+    the image the operator built and pushed."""
+    (container,) = deployments()[role]["spec"]["template"]["spec"]["containers"]
+    assert container["image"] in kustomize_images()
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kustomize_deploys_the_image_named_in_the_kustomization() -> None:
+    result = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    rendered = [doc for doc in yaml.safe_load_all(result.stdout) if doc["kind"] == "Deployment"]
+    images = {c["image"] for d in rendered for c in d["spec"]["template"]["spec"]["containers"]}
+    assert images == {kustomize_images()["hookline"]}
+
+
+# --- the README's deploy paths --------------------------------------------------------------------
+def readme_section(title: str) -> str:
+    """The README's paragraphs from ``**title**`` up to the next bold heading or section."""
+    text = (REPO / "README.md").read_text()
+    return re.split(r"\n\*\*[A-Z][\w ]*\.\*\*|\n## ", text.split(f"**{title}**", 1)[1], maxsplit=1)[0]
+
+
+def shell_commands(section: str) -> list[list[str]]:
+    """The commands of a section's ``sh`` blocks (``a && b`` is two), continuation lines joined,
+    comments dropped."""
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", section, re.S):
+        for line in re.sub(r"\\\n", " ", block).splitlines():
+            command: list[str] = []
+            for word in [*shlex.split(line, comments=True), "&&"]:
+                if word == "&&":
+                    if command:
+                        commands.append(command)
+                    command = []
+                else:
+                    command.append(word)
+    return commands
+
+
+def test_every_deploy_file_the_readme_names_is_in_the_repository() -> None:
+    named = set(re.findall(r"\bdeploy/[\w./-]*[\w/]", (REPO / "README.md").read_text()))
+    assert named >= {"deploy/Dockerfile", "deploy/compose.yaml", "deploy/hookline.service", "deploy/k8s"}
+    assert [name for name in sorted(named) if not (REPO / name).exists()] == []
+
+
+def test_the_readme_builds_and_pushes_the_image_the_kubernetes_manifests_deploy() -> None:
+    commands = shell_commands(readme_section("Kubernetes."))
+    build = next(c for c in commands if c[:2] == ["docker", "build"])
+    assert build[build.index("-f") + 1] == "deploy/Dockerfile" and build[-1] == "."  # from the repository root
+    image = build[build.index("-t") + 1]
+    assert ["docker", "push", image] in commands
+    assert image == kustomize_images()["hookline"]  # the example and the kustomization agree
+    assert ["kubectl", "apply", "-k", "deploy/k8s"] in commands
+    assert commands.index(["docker", "push", image]) < commands.index(["kubectl", "apply", "-k", "deploy/k8s"])
+
+
+def test_systemd_installs_hookline_from_this_repository() -> None:
+    """The README's steps and the unit file's: pip installs the clone (``.``), not a name from an
+    index (hookline is not published), and the files they copy are in the repository."""
+    header = "\n".join(
+        line.removeprefix("#").strip()
+        for line in (DEPLOY / "hookline.service").read_text().split("[Unit]", 1)[0].splitlines()
+        if line.startswith("#   ")
+    )
+    readme = shell_commands(readme_section("systemd."))
+    for commands in (readme, shell_commands(f"```sh\n{header}\n```")):
+        installs = [c[c.index("install") + 1 :] for c in commands if "pip" in c[0] and "install" in c]
+        assert installs == [["."]], installs
+        copied = [word for c in commands if c[0] == "install" for word in c if word.startswith("deploy/")]
+        assert copied and all((REPO / path).is_file() for path in copied)
+    assert readme[:5] == shell_commands(f"```sh\n{header}\n```")[:5]  # one set of steps, said twice
+
+
+@pytest.mark.slow
+def test_pip_install_from_the_repository_gives_a_working_hookline(tmp_path: Path) -> None:
+    """What the Dockerfile (``pip wheel .``) and the systemd steps (``pip install .``) install: a
+    wheel built from the repository's files holds every package and the data files hookline reads
+    at run time, and its ``hookline migrate`` creates a database."""
+    clone = tmp_path / "clone"
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        if (REPO / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, clone / name)
+    wheels = tmp_path / "wheels"
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(wheels), str(clone)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = wheels.glob("hookline-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    for package in ("hookline", "receiver", "dispatcher", "upstream", "simulator"):
+        assert f"{package}/__init__.py" in names
+    for data in ("hookline/store/sqlite/migrations/", "hookline/store/postgres/migrations/", "hookline/dashboard/"):
+        assert any(n.startswith(data) and not n.endswith(".py") for n in names), data
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(wheel)], check=True
+    )
+    # The installed copy, not this checkout: the dependencies come from this interpreter.
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")}, "PYTHONPATH": str(site)}
+    migrated = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import hookline, sys; print(hookline.__file__); sys.argv[1:] = ['migrate']; "
+            "from hookline.cli import main; sys.exit(main())",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    assert migrated.stdout.startswith(str(site)) and "migrated from schema version 0" in migrated.stdout

@@ -40,3 +40,33 @@ def test_the_walk_sees_imports_inside_functions(tmp_path: Path) -> None:
     module.write_text("def f():\n    from upstream import blend\n    import dispatcher.worker\n")
     assert imported_packages(module) >= {"upstream", "dispatcher"}
 
+
+# Where each HTTP client may be used: aiohttp for URLs from outside, through the one guarded session
+# in hookline/egress.py (deliveries, image downloads) and in the simulator's callbacks; httpx for
+# the upstream APIs the operator configures and for the CLI, never on the delivery path.
+AIOHTTP_ALLOWED = ("hookline/egress.py", "dispatcher/", "upstream/images.py", "simulator/")
+DELIVERY_PATH = ("hookline/egress.py", "dispatcher/", "upstream/images.py", "upstream/archiver.py")
+
+
+def modules_importing(package: str) -> set[str]:
+    found = set()
+    for top in ("hookline", *EDGES):
+        for path in sorted((REPO / top).rglob("*.py")):
+            if package in imported_packages(path):
+                found.add(path.relative_to(REPO).as_posix())
+    return found
+
+
+def test_aiohttp_is_used_only_behind_the_egress_guard_and_by_the_simulator() -> None:
+    users = modules_importing("aiohttp")
+    assert {m for m in users if not m.startswith(AIOHTTP_ALLOWED)} == set()
+    assert {"hookline/egress.py", "dispatcher/sender.py", "upstream/images.py"} <= users
+
+
+def test_httpx_is_not_on_the_delivery_path() -> None:
+    assert {m for m in modules_importing("httpx") if m.startswith(DELIVERY_PATH)} == set()
+
+
+def test_no_hand_written_http_client_is_left() -> None:
+    assert modules_importing("httptools") == set()
+    assert not (REPO / "dispatcher" / "http.py").exists()

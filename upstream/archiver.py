@@ -42,7 +42,7 @@ class Archiver(Worker[ArchiveClaim]):
         self.rng = rng or random.Random()
         self.policy = RetryPolicy(self.cfg.archive_retry_schedule)
         self.lease = self.cfg.timeout * 4 + 30.0  # a job has at most a few images
-        guard = EgressGuard(rt.config.delivery.allow_private_targets)
+        guard = EgressGuard.from_config(rt.config)
         self.fetcher = ImageFetcher(guard, timeout=self.cfg.timeout)
 
     async def open(self) -> None:

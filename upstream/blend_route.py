@@ -41,7 +41,7 @@ def routes(rt: Runtime) -> list[Route]:
         if parsed.callback_url is not None:
             subscription = await build_subscription(rt, {"url": parsed.callback_url}, now, field_name="callback_url")
         if parsed.provider == "mjproxy":  # the only one whose images hookline must fetch and encode
-            guard = EgressGuard(rt.config.delivery.allow_private_targets)
+            guard = EgressGuard.from_config(rt.config)
             async with ImageFetcher(guard, timeout=cfg.timeout) as fetcher:
                 prepared = await blend.prepare(parsed, fetcher, cfg.blend_image_max_bytes)
         else:

@@ -1,9 +1,10 @@
 """Images from outside: downloading them safely, and reading data URIs.
 
 Every URL of an input image (``POST /v1/blend`` for mjproxy) or of a result image (the archive)
-comes from outside, so it is fetched only through the egress guard: aiohttp with the guard's
-resolver (checked at connect time, after DNS) plus ``check_literal`` for IP literals, on every
-redirect hop (followed by hand, at most three, so none skips the check). The body is capped, and
+comes from outside, so it is fetched only with ``hookline.egress.client_session`` (every connection
+checked by the egress guard, after DNS, through the egress proxy when one is set), on every
+redirect hop (followed by hand, at most three). A URL the guard refuses is a permanent failure:
+asking again later gets the same answer. The body is capped, and
 kept only when the server calls it an image *and* its first bytes are one (PNG, JPEG, WebP, GIF).
 """
 
@@ -18,7 +19,8 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
-from hookline.egress import EgressGuard
+from hookline import egress
+from hookline.egress import EgressGuard, Unresolvable
 from hookline.errors import EgressRefused, HooklineError
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif")
@@ -92,12 +94,11 @@ class ImageFetcher:
 
     def __init__(self, guard: EgressGuard, *, timeout: float = 30.0) -> None:
         self.guard = guard
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> ImageFetcher:
-        connector = aiohttp.TCPConnector(resolver=self.guard.resolver(), limit=32, ttl_dns_cache=10)
-        self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        self._session = egress.client_session(self.guard, timeout=self._timeout, limit=32)
         return self
 
     async def __aexit__(
@@ -114,17 +115,16 @@ class ImageFetcher:
             if urlsplit(url).scheme not in ("http", "https"):
                 raise ImageError("only http:// and https:// images can be fetched", permanent=True)
             try:
-                self.guard.check_literal(url)
                 async with self._session.get(url, allow_redirects=False) as response:
                     if response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:
                         url = urljoin(url, response.headers["Location"])
                         continue
                     return await self._read(response, max_bytes)
+            except Unresolvable as exc:
+                raise ImageError(str(exc), permanent=False) from None
             except EgressRefused as exc:
                 raise ImageError(f"refused by the egress guard: {exc}", permanent=True) from None
             except aiohttp.ClientConnectorError as exc:
-                if isinstance(exc.os_error, EgressRefused):
-                    raise ImageError(f"refused by the egress guard: {exc.os_error}", permanent=True) from None
                 raise ImageError(f"cannot connect: {exc.os_error}", permanent=False) from None
             except TimeoutError:
                 raise ImageError("timed out", permanent=False) from None

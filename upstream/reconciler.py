@@ -26,6 +26,7 @@ import orjson
 
 from hookline import statemachine
 from hookline.models import TERMINAL, Snapshot
+from hookline.nesting import MAX_DEPTH, too_deep
 from hookline.runtime import Runtime
 from hookline.store.work import PollClaim
 from receiver import ingest
@@ -55,7 +56,10 @@ def read_poll(provider: str, body: bytes | None) -> Reading:
     if body is None or body.strip() in (b"", b"null"):
         return Reading("unknown")
     try:
-        return Reading("snapshot", ADAPTERS[provider](orjson.loads(body)))
+        document = orjson.loads(body)
+        if too_deep(body, document):
+            raise AdapterError(f"it nests more than {MAX_DEPTH} levels deep")
+        return Reading("snapshot", ADAPTERS[provider](document))
     except NoStatus:
         return Reading("unknown")
     except (orjson.JSONDecodeError, AdapterError) as exc:

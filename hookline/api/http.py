@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from hookline.clock import parse_iso
 from hookline.errors import InputError, NotFound, Unauthorized
+from hookline.nesting import MAX_DEPTH, too_deep
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -70,6 +71,8 @@ async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
         raise InputError(f"the body is not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(document, dict):
         raise InputError("the body must be a JSON object", code="invalid_json")
+    if too_deep(body, document):
+        raise InputError(f"the body nests arrays and objects more than {MAX_DEPTH} levels deep", code="invalid_json")
     return document
 
 

@@ -12,6 +12,8 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hookline.logs import request_id
+from hookline.runtime import Runtime
+from hookline.tokens import redact_path
 
 log = logging.getLogger("hookline.access")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -22,21 +24,18 @@ _PREFIX = os.urandom(3).hex()
 _counter = itertools.count(1)
 
 
-def redact(path: str) -> str:
-    """Callback URLs carry the callback token: never log it."""
-    if path.startswith("/callbacks/"):
-        parts = path.split("/")
-        if len(parts) > 3:
-            return "/".join([*parts[:3], "***"])
-    return path
-
-
 class RequestLog:
     """Give every request an id (``x-request-id`` in and out) and log one line when it ends."""
 
-    def __init__(self, app: ASGIApp, *, access_log: bool = True) -> None:
+    def __init__(self, app: ASGIApp, *, access_log: bool = True, rt: Runtime | None = None) -> None:
         self.app = app
         self.access_log = access_log
+        self.rt = rt  # its tokens are masked in logged paths (they are resolved at start-up)
+
+    def redact(self, path: str) -> str:
+        """The path with the tokens masked: never log them."""
+        hidden = (self.rt.callback_token, self.rt.admin_token) if self.rt is not None else ()
+        return redact_path(path, hidden)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,7 +60,7 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            log.exception("unhandled error in %s %s", scope["method"], redact(scope["path"]))
+            log.exception("unhandled error in %s %s", scope["method"], self.redact(scope["path"]))
             if status_sent:
                 raise
             await _internal_error(send_with_id, rid)
@@ -71,7 +70,7 @@ class RequestLog:
                 log.info(
                     "%s %s %d",
                     scope["method"],
-                    redact(path),
+                    self.redact(path),
                     status,
                     extra={"status": status, "duration_ms": round((time.perf_counter() - started) * 1000, 2)},
                 )

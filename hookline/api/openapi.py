@@ -15,9 +15,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hookline import __version__
+from hookline.api.events import CURSOR_PATTERN
 from hookline.api.http import JSONResponse
 from hookline.api.schemas import COMPONENTS, Schema, ref
-from hookline.models import DELIVERY_STATUSES, OUTCOMES, PROVIDERS, STATUSES
+from hookline.api.webhooks import EVENT_COMPONENTS, WEBHOOKS
+from hookline.models import DELIVERY_STATUSES, EVENT_TYPES, OUTCOMES, PROVIDERS, STATUSES
 from hookline.runtime import Runtime
 
 JSON = "application/json"
@@ -271,6 +273,35 @@ PATHS: dict[str, dict[str, Schema]] = {
             params=[DELIVERY_ID],
         ),
     },
+    "/v1/events": {
+        "get": _op(
+            "listEvents",
+            "The event feed, OLDEST first: pass next_cursor as ?after= to get only later events (follow the stream)",
+            {
+                "200": _json(ref("EventPage"), "a page of events, each the body as delivered plus its id"),
+                "400": BAD_REQUEST,
+            },
+            tag="events",
+            params=[
+                _query("type", {"type": "string", "enum": list(EVENT_TYPES)}, "only events of this type"),
+                _query("job_id", {"type": "string", "maxLength": 64}, "only this job's events"),
+                LIMIT,
+                _query(
+                    "after",
+                    {"type": "string", "pattern": CURSOR_PATTERN},
+                    "next_cursor of a previous answer (absent: from the oldest event)",
+                ),
+            ],
+        ),
+    },
+    "/v1/event-types": {
+        "get": _op(
+            "listEventTypes",
+            "The event catalogue: each type with a JSON Schema (2020-12) its events validate against",
+            {"200": _json(ref("EventTypeList"), "every event type hookline emits")},
+            tag="events",
+        ),
+    },
     "/v1/blend": {
         "post": _op(
             "submitBlend",
@@ -388,13 +419,15 @@ def document(public_url: str | None = None) -> dict[str, Any]:
             "title": "hookline management API",
             "version": __version__,
             "description": "Jobs, their callbacks and events, subscriptions and deliveries. Every /v1 route needs "
-            "`Authorization: Bearer <admin token>`. Lists are newest first: follow `next_cursor`. Errors are "
+            "`Authorization: Bearer <admin token>`. Lists are newest first: follow `next_cursor` (the event "
+            "feed, `/v1/events`, is oldest first: follow it with `?after=`). Errors are "
             '`{"error": {"code", "message"}}`.',
         },
         "security": [{"adminToken": []}],
         "paths": PATHS,
+        "webhooks": WEBHOOKS,
         "components": {
-            "schemas": COMPONENTS,
+            "schemas": {**COMPONENTS, **EVENT_COMPONENTS},
             "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer"}},
         },
     }

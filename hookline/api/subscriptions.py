@@ -132,11 +132,19 @@ async def build_subscription(rt: Runtime, doc: dict[str, Any], now: float, *, fi
 
 
 async def _checked_url(rt: Runtime, doc: dict[str, Any], name: str, *, shown_as: str | None = None) -> str:
+    """The URL in ``doc[name]``, checked as every subscriber URL (and ``callback_url``) is: an
+    http(s) URI, https when ``HOOKLINE_HTTPS_ONLY``, a host that resolves, and every address it
+    resolves to allowed by the egress guard. 400 ``url_refused`` otherwise."""
     shown = shown_as or name
     url = fields.http_url({shown: doc.get(name)}, shown, required=True)
     assert url is not None
+    if rt.config.delivery.https_only and not url.lower().startswith("https://"):
+        raise InputError(
+            f"{shown} must be an https:// URL: this hookline sends events only over TLS (HOOKLINE_HTTPS_ONLY)",
+            code="url_refused",
+        )
     try:
-        await EgressGuard(rt.config.delivery.allow_private_targets).check_url(url)
+        await EgressGuard.from_config(rt.config).check_url(url)
     except EgressRefused as exc:
         raise InputError(f"{shown} is refused: {exc}", code="url_refused") from None
     return url

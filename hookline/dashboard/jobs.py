@@ -12,10 +12,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from hookline.api.http import path_id, query_choice, query_cursor, query_text
+from hookline.dashboard import chains
+from hookline.dashboard.deliveries import chains_by_subscription
 from hookline.dashboard.html import (
     Markup,
     badge,
-    button_form,
     escape,
     html,
     join,
@@ -26,9 +27,11 @@ from hookline.dashboard.html import (
     when,
 )
 from hookline.dashboard.session import Session, Sessions, view
-from hookline.dashboard.state import job_counts, job_view, last_result, thumbnails
+from hookline.dashboard.state import job_counts, job_view, thumbnails
+from hookline.dashboard.timeline import timeline
+from hookline.dashboard.work import archive_panel, submission_panel
 from hookline.errors import NotFound
-from hookline.models import PROVIDERS, STATUSES, Attempt, CallbackRecord, Delivery, Event, Job
+from hookline.models import PROVIDERS, STATUSES, Job
 from hookline.runtime import Runtime
 from hookline.store.base import DeliveryQuery, JobQuery
 
@@ -58,7 +61,8 @@ def job_row(job: Job, data: dict[str, Any]) -> Markup:
     return html(
         '<tr data-job="{id}" data-terminal="{terminal}"><td class="thumb" data-field="thumb">{thumb}</td>'
         '<td><a href="/dashboard/jobs/{id}">{title}</a><div class="muted mono">{id}</div></td>'
-        "<td>{provider}</td><td>{status}</td><td>{progress}</td><td>{updated}</td></tr>",
+        '<td data-label="Provider">{provider}</td><td data-label="Status">{status}</td>'
+        '<td data-label="Progress">{progress}</td><td data-label="Updated">{updated}</td></tr>',
         id=job.id,
         terminal="1" if job.terminal else "",
         thumb=thumb_markup(data),
@@ -119,7 +123,7 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
         body = html(
             '<h1>Jobs</h1>{filters}<p class="live-note" hidden data-live-note>New jobs arrived. '
             '<a href="{here}">Show them</a></p>'
-            '<table class="jobs" data-live="jobs" data-newest="{newest}" data-watch-new="{watch}">'
+            '<table class="jobs stack" data-live="jobs" data-newest="{newest}" data-watch-new="{watch}">'
             "<thead><tr><th>Result</th><th>Job</th><th>Provider</th><th>Status</th><th>Progress</th>"
             '<th>Updated</th></tr></thead><tbody>{rows}</tbody></table><p class="pager">{pager}</p>',
             filters=filters,
@@ -139,19 +143,34 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
         counts = await job_counts(store, job)  # before the reads below: a change in between shows up
         callbacks = await store.job_callbacks(job_id)
         events = await store.job_events(job_id)
-        deliveries = (await store.list_deliveries(DeliveryQuery(job_id=job_id, limit=TIMELINE_DELIVERIES))).items
+        shown = await store.list_deliveries(DeliveryQuery(job_id=job_id, limit=TIMELINE_DELIVERIES))
+        deliveries, more_deliveries = shown.items, shown.next_cursor is not None
         attempts = {d.id: await store.delivery_attempts(d.id) for d in deliveries}
+        ctx = await chains.context(store, deliveries)
+        submission = await store.get_submission(job_id)
+        archive = await store.get_archive(job_id)
         here = f"/dashboard/jobs/{job_id}"
         body = html(
             '<section data-live="job" data-job="{id}" data-counts="{counts}">{summary}</section>'
             '<p class="live-note" hidden data-live-note>This job has new activity. <a href="{here}">Reload</a></p>'
-            "<h2>Deliveries</h2>{deliveries}<h2>Timeline</h2>{timeline}",
+            '{submission}{archive}<h2>Deliveries</h2><div class="chains">{deliveries}</div>{more}'
+            "<h2>Timeline</h2>{timeline}",
             id=job.id,
             counts=counts,
             summary=_summary(job, await job_view(store, job)),
             here=here,
-            deliveries=_deliveries_table(deliveries, session.csrf, here),
-            timeline=_timeline(callbacks, events, deliveries, attempts),
+            submission=submission_panel(submission),
+            archive=archive_panel(archive, archiving=rt.config.upstream.archive),
+            deliveries=chains_by_subscription(deliveries, ctx, session.csrf, here),
+            more=html(
+                '<p class="muted">The newest {n} deliveries are shown: '
+                '<a href="{all}">every delivery of this job</a>.</p>',
+                n=TIMELINE_DELIVERIES,
+                all=query("/dashboard/deliveries", status="all", job_id=job_id),
+            )
+            if more_deliveries
+            else "",
+            timeline=timeline(callbacks, events, deliveries, attempts, ctx),
         )
         return page(job.correlation_key or job.id, body, csrf=session.csrf, active="Jobs", notice=notice(request))
 
@@ -177,124 +196,11 @@ def _summary(job: Job, data: dict[str, Any]) -> Markup:
         facts.append(("Error", html('<span class="error">{e}</span>', e=job.error)))
     return html(
         '<h1>{title} {status}</h1><p>{progress}</p><div class="images" data-field="images">{images}</div>'
-        "<dl>{facts}</dl><details><summary>Metadata</summary><pre>{metadata}</pre></details>",
+        '<dl class="facts">{facts}</dl><details><summary>Metadata</summary><pre>{metadata}</pre></details>',
         title=job.correlation_key or job.id,
         status=badge(job.status),
         progress=progress_bar(job.progress, job.status),
         images=thumb_markup(data, limit=8, size=160),
         facts=join(html("<dt>{k}</dt><dd>{v}</dd>", k=k, v=v) for k, v in facts),
         metadata=orjson.dumps(job.metadata, option=orjson.OPT_INDENT_2).decode(),
-    )
-
-
-def delivery_row(d: Delivery, csrf: str, next_url: str, *, job_column: bool = False) -> Markup:
-    """One delivery with its status (live-updated) and, unless it is delivered, a retry button."""
-    retry = Markup("")
-    if d.status != "delivered":
-        label = "Retry" if d.status == "dead" else "Retry now"
-        retry = button_form(f"/dashboard/deliveries/{d.id}/retry", label, csrf, next_url=next_url)
-    job = html('<td><a href="/dashboard/jobs/{j}" class="mono">{j}</a></td>', j=d.job_id) if job_column else ""
-    return html(
-        '<tr data-delivery="{id}"><td><a href="/dashboard/deliveries/{id}" class="mono">{id}</a></td>{job}'
-        '<td class="mono"><a href="{sub_href}">{sub}</a></td>'
-        '<td>{type} #{seq}</td><td>{status}</td><td data-field="attempts">{attempts}</td>'
-        '<td data-field="last">{last}</td><td data-field="next">{next}</td><td data-field="action">{retry}</td></tr>',
-        id=d.id,
-        job=job,
-        sub=d.subscription_id,
-        sub_href=query("/dashboard/deliveries", subscription_id=d.subscription_id, status="all"),
-        type=d.event_type,
-        seq=d.sequence,
-        status=badge(d.status),
-        attempts=d.attempts,
-        last=last_result(d),
-        next=when(d.next_attempt_at) if d.status == "pending" and d.next_attempt_at is not None else "",
-        retry=retry,
-    )
-
-
-def deliveries_table(rows: Markup, *, job_column: bool = False) -> Markup:
-    return html(
-        '<table class="deliveries" data-live="deliveries"><thead><tr><th>Delivery</th>{job}<th>Subscription</th>'
-        "<th>Event</th><th>Status</th><th>Attempts</th><th>Last result</th><th>Next attempt</th><th></th>"
-        "</tr></thead><tbody>{rows}</tbody></table>",
-        job=Markup("<th>Job</th>") if job_column else "",
-        rows=rows or Markup('<tr><td colspan="9" class="muted">None.</td></tr>'),
-    )
-
-
-def _deliveries_table(deliveries: list[Delivery], csrf: str, here: str) -> Markup:
-    return deliveries_table(join(delivery_row(d, csrf, here) for d in deliveries))
-
-
-def _timeline(
-    callbacks: list[CallbackRecord], events: list[Event], deliveries: list[Delivery], attempts: dict[str, list[Attempt]]
-) -> Markup:
-    entries: list[tuple[float, str, Markup]] = []
-    for c in callbacks:
-        body = c.body.decode("utf-8", "replace")
-        entries.append(
-            (
-                c.received_at,
-                c.id,
-                html(
-                    "<td>{source} received</td><td>{outcome}{error}</td><td><details><summary>raw body "
-                    '({size} bytes)</summary><pre class="raw">{body}</pre><pre class="raw">{headers}</pre>'
-                    "</details></td>",
-                    source=c.source,
-                    outcome=badge(c.outcome),
-                    error=html(' <span class="error">{e}</span>', e=c.error) if c.error else "",
-                    size=len(c.body),
-                    body=body,
-                    headers=orjson.dumps(c.headers, option=orjson.OPT_INDENT_2).decode(),
-                ),
-            )
-        )
-    for e in events:
-        entries.append(
-            (
-                e.created_at,
-                e.id,
-                html(
-                    "<td>event emitted</td><td>{type} #{seq}</td><td><details><summary>payload</summary>"
-                    '<pre class="raw">{payload}</pre></details></td>',
-                    type=e.type,
-                    seq=e.sequence,
-                    payload=orjson.dumps(orjson.loads(e.payload), option=orjson.OPT_INDENT_2).decode(),
-                ),
-            )
-        )
-    by_id = {d.id: d for d in deliveries}
-    for delivery_id, tried in attempts.items():
-        d = by_id[delivery_id]
-        for a in tried:
-            result = str(a.status_code) if a.status_code is not None else "no answer"
-            entries.append(
-                (
-                    a.attempted_at,
-                    a.id,
-                    html(
-                        '<td>delivery attempt</td><td>{type} #{seq} → <span class="mono">{sub}</span>: {result} '
-                        "in {ms} ms{error}</td><td>{response}</td>",
-                        type=d.event_type,
-                        seq=d.sequence,
-                        sub=d.subscription_id,
-                        result=result,
-                        ms=round(a.latency_ms),
-                        error=html(' <span class="error">{e}</span>', e=a.error) if a.error else "",
-                        response=html(
-                            '<details><summary>response</summary><pre class="raw">{r}</pre></details>',
-                            r=a.response_body,
-                        )
-                        if a.response_body
-                        else "",
-                    ),
-                )
-            )
-    entries.sort(key=lambda entry: (entry[0], entry[1]))
-    rows = join(html("<tr><td>{t}</td>{cells}</tr>", t=when(ts), cells=cells) for ts, _, cells in entries)
-    return html(
-        '<table class="timeline"><thead><tr><th>Time</th><th>What</th><th>Outcome</th><th>Details</th></tr></thead>'
-        "<tbody>{rows}</tbody></table>",
-        rows=rows or Markup('<tr><td colspan="4" class="muted">Nothing yet.</td></tr>'),
     )

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hookline.api.http import JSONResponse, query_choice, query_text
+from hookline.dashboard import chains
 from hookline.dashboard.session import Session, Sessions, live
 from hookline.dashboard.state import delivery_state, job_counts, job_state
 from hookline.errors import InputError
@@ -45,10 +46,11 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
             job = await store.get_job(job_id)
             if job is not None:
                 answer["jobs"][job_id] = await job_state(store, job)
-        for delivery_id in _ids(request, "deliveries", MAX_DELIVERIES):
-            delivery = await store.get_delivery(delivery_id)
-            if delivery is not None:
-                answer["deliveries"][delivery_id] = delivery_state(delivery)
+        found = [await store.get_delivery(i) for i in _ids(request, "deliveries", MAX_DELIVERIES)]
+        deliveries = [d for d in found if d is not None]
+        ctx = await chains.context(store, deliveries)
+        for delivery in deliveries:
+            answer["deliveries"][delivery.id] = delivery_state(delivery, ctx)
         for job_id in _ids(request, "job", 1):
             job = await store.get_job(job_id)
             if job is not None:

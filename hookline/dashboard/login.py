@@ -33,7 +33,7 @@ def routes(sessions: Sessions) -> list[Route]:
 
     async def show(request: Request) -> Response:
         next_url = local_path(request.query_params.get("next"))
-        if sessions.current(request) is not None:
+        if await sessions.current(request) is not None:
             return RedirectResponse(next_url, status_code=303)
         return form(request, next_url)
 
@@ -50,6 +50,7 @@ def routes(sessions: Sessions) -> list[Route]:
         return response
 
     async def logout(request: Request, session: Session, fields: dict[str, str]) -> Response:
+        await sessions.revoke(session)
         response = RedirectResponse("/dashboard/login", status_code=303)
         sessions.clear(response)
         return response

@@ -14,8 +14,9 @@ from starlette.routing import Route
 
 from hookline.api.http import parse_time, path_id, query_choice, query_cursor, query_text
 from hookline.clock import isoformat
+from hookline.dashboard import chains
+from hookline.dashboard.deliveries import deliveries_table, delivery_row
 from hookline.dashboard.html import Markup, button_form, hidden, html, join, notice, page, query, when
-from hookline.dashboard.jobs import deliveries_table, delivery_row
 from hookline.dashboard.session import Action, Session, Sessions, action, local_path, view
 from hookline.errors import InputError, NotFound
 from hookline.models import DELIVERY_STATUSES, Subscription
@@ -70,8 +71,9 @@ def subscription_row(sub: Subscription, csrf: str, now: float) -> Markup:
         scope += f" of job {sub.job_id}"
     return html(
         '<tr id="{id}" data-subscription="{id}"><td><div class="url">{url}</div><div class="muted mono">{id}</div>'
-        '<div class="muted">{description}</div></td><td>{scope}{filter}</td><td>{health}</td>'
-        "<td>{last_success}</td><td>{links}</td><td>{toggle}{replay}</td></tr>",
+        '<div class="muted">{description}</div></td><td data-label="Receives">{scope}{filter}</td>'
+        '<td data-label="Health">{health}</td><td data-label="Last success">{last_success}</td>'
+        '<td data-label="Deliveries">{links}</td><td>{toggle}{replay}</td></tr>',
         id=sub.id,
         url=sub.url,
         description=sub.description or "",
@@ -97,7 +99,7 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
             '<a href="{u}" rel="next">More »</a>', u=query("/dashboard/subscriptions", cursor=found.next_cursor)
         )
         body = html(
-            '<h1>Subscriptions</h1><table class="subscriptions"><thead><tr><th>Endpoint</th><th>Receives</th>'
+            '<h1>Subscriptions</h1><table class="subscriptions stack"><thead><tr><th>Endpoint</th><th>Receives</th>'
             "<th>Health</th><th>Last success</th><th>Deliveries</th><th></th></tr></thead><tbody>{rows}</tbody>"
             '</table><p class="pager">{more}</p><p class="muted">Add subscriptions with '
             "<code>hookline subscriptions add URL</code> or <code>POST /v1/subscriptions</code>.</p>",
@@ -110,34 +112,51 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
         raw_status = request.query_params.get("status")
         status = None if raw_status == "all" else (query_choice(request, "status", DELIVERY_STATUSES) or "dead")
         sub_id = query_text(request, "subscription_id", 64)
+        job_id = query_text(request, "job_id", 64)
         cursor = query_cursor(request, "dlv")
         found = await store.list_deliveries(
-            DeliveryQuery(status=status, subscription_id=sub_id, limit=PAGE_SIZE, cursor=cursor)
+            DeliveryQuery(status=status, subscription_id=sub_id, job_id=job_id, limit=PAGE_SIZE, cursor=cursor)
         )
         tabs = join(
             html(
                 '<a href="{u}" class="{cls}">{label}</a>',
-                u=query("/dashboard/deliveries", status=name, subscription_id=sub_id),
+                u=query("/dashboard/deliveries", status=name, subscription_id=sub_id, job_id=job_id),
                 cls="active" if (status or "all") == name else "",
                 label=name,
             )
             for name in ("dead", "pending", "delivered", "all")
         )
-        rows = join(delivery_row(d, session.csrf, "", job_column=True) for d in found.items)
+        ctx = await chains.context(store, found.items)
+        scoped = await store.get_subscription(sub_id) if sub_id else None
+        rows = join(delivery_row(d, ctx, session.csrf, "", job_column=True) for d in found.items)
         more = html(
             '<a href="{u}" rel="next">Older »</a>',
-            u=query("/dashboard/deliveries", status=status or "all", subscription_id=sub_id, cursor=found.next_cursor),
+            u=query(
+                "/dashboard/deliveries",
+                status=status or "all",
+                subscription_id=sub_id,
+                job_id=job_id,
+                cursor=found.next_cursor,
+            ),
+        )
+        job_scope = html(
+            '<p>Job <a href="/dashboard/jobs/{j}" class="mono">{j}</a> · <a href="{all}">every job</a></p>',
+            j=job_id,
+            all=query("/dashboard/deliveries", status=status or "all", subscription_id=sub_id),
         )
         body = html(
-            '<h1>Deliveries</h1><p class="tabs">{tabs}</p>{scope}{table}<p class="pager">{more}</p>',
+            '<h1>Deliveries</h1><p class="tabs">{tabs}</p>{scope}{job_scope}{table}<p class="pager">{more}</p>',
             tabs=tabs,
             scope=html(
-                '<p>Subscription <span class="mono">{s}</span> · <a href="{all}">every subscription</a></p>',
+                '<p>Subscription <span class="url">{url}</span> <span class="muted mono">{s}</span> · '
+                '<a href="{all}">every subscription</a></p>',
+                url=scoped.url if scoped is not None else "",
                 s=sub_id,
-                all=query("/dashboard/deliveries", status=status or "all"),
+                all=query("/dashboard/deliveries", status=status or "all", job_id=job_id),
             )
             if sub_id
             else "",
+            job_scope=job_scope if job_id else "",
             table=deliveries_table(rows, job_column=True),
             more=more if found.next_cursor else "",
         )
@@ -152,8 +171,8 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
         here = f"/dashboard/deliveries/{delivery_id}"
         rows = join(
             html(
-                '<tr><td>{t}</td><td>{code}</td><td>{ms} ms</td><td class="error">{error}</td>'
-                '<td><pre class="raw">{body}</pre></td></tr>',
+                '<tr><td>{t}</td><td data-label="Status">{code}</td><td data-label="Latency">{ms} ms</td>'
+                '<td class="error">{error}</td><td><pre class="raw">{body}</pre></td></tr>',
                 t=when(a.attempted_at),
                 code=a.status_code if a.status_code is not None else "no answer",
                 ms=round(a.latency_ms),
@@ -164,11 +183,12 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
         )
         body = html(
             '<h1>Delivery <span class="mono">{id}</span></h1><p><a href="/dashboard/jobs/{job}">job {job}</a></p>'
-            "{table}<h2>Attempts</h2><table><thead><tr><th>Time</th><th>Status</th><th>Latency</th><th>Error</th>"
+            '{table}<h2>Attempts</h2><table class="stack"><thead><tr><th>Time</th><th>Status</th><th>Latency</th>'
+            "<th>Error</th>"
             "<th>Response</th></tr></thead><tbody>{rows}</tbody></table>",
             id=delivery.id,
             job=delivery.job_id,
-            table=deliveries_table(delivery_row(delivery, session.csrf, here)),
+            table=deliveries_table(delivery_row(delivery, await chains.context(store, [delivery]), session.csrf, here)),
             rows=rows or Markup('<tr><td colspan="5" class="muted">Not attempted yet.</td></tr>'),
         )
         return page("Delivery", body, csrf=session.csrf, active="Deliveries", notice=notice(request))

@@ -1,7 +1,9 @@
 """Dashboard sessions: log in with the admin token, get a signed cookie; CSRF tokens per session.
 
 The cookie holds ``{nonce, issued_at}`` signed with HMAC-SHA256 under a key derived from the admin
-token, so nothing is stored server-side and changing the admin token logs every session out. It
+token, so changing the admin token logs every session out. The only thing stored server-side is
+the nonce of each session logged out before it expired: logout revokes the session, not only the
+browser's cookie. It
 is HttpOnly, SameSite=Strict, Secure (and ``__Host-`` prefixed) when ``PUBLIC_URL`` is https, and
 expires after :data:`SESSION_SECONDS`. Each session's CSRF token is an HMAC of its nonce: every
 POST must carry it. The login form itself is protected by a double-submit token (a random cookie
@@ -77,8 +79,8 @@ class Sessions:
         value = f"{_b64(payload)}.{self._sign(payload)}"
         self._set(response, self.cookie, value, SESSION_SECONDS)
 
-    def current(self, request: Request) -> Session | None:
-        """The request's valid, unexpired session, or None."""
+    async def current(self, request: Request) -> Session | None:
+        """The request's valid, unexpired and not logged-out session, or None."""
         raw = request.cookies.get(self.cookie, "")
         body, _, signature = raw.partition(".")
         if not body or not signature:
@@ -96,7 +98,14 @@ class Sessions:
             return None
         if not 0 <= self.rt.clock.now() - issued < SESSION_SECONDS:
             return None
+        if await self.rt.store.session_revoked(nonce):
+            return None
         return Session(nonce, issued, self._csrf_for(nonce))
+
+    async def revoke(self, session: Session) -> None:
+        """Log ``session`` out everywhere: a copy of its cookie is refused from now on, by every
+        process sharing the database, until it would have expired anyway."""
+        await self.rt.store.revoke_session(session.nonce, session.issued_at + SESSION_SECONDS, self.rt.clock.now())
 
     def clear(self, response: Response) -> None:
         response.delete_cookie(self.cookie, path="/", secure=self.secure, httponly=True, samesite="strict")
@@ -156,7 +165,7 @@ def view(sessions: Sessions, handler: View) -> Endpoint:
     """A page: run ``handler`` with the session, or send the visitor to the login form."""
 
     async def guarded(request: Request) -> Response:
-        session = sessions.current(request)
+        session = await sessions.current(request)
         if session is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             login = "/dashboard/login" if target == "/" else f"/dashboard/login?next={quote(target, safe='/')}"
@@ -175,7 +184,7 @@ def live(sessions: Sessions, handler: View) -> Endpoint:
     which lands on the login form)."""
 
     async def guarded(request: Request) -> Response:
-        session = sessions.current(request)
+        session = await sessions.current(request)
         if session is None:
             return error_response(401, "not_logged_in", "the dashboard session expired; log in again")
         return await handler(request, session)
@@ -189,7 +198,7 @@ def action(sessions: Sessions, handler: Action) -> Endpoint:
     changes nothing."""
 
     async def guarded(request: Request) -> Response:
-        session = sessions.current(request)
+        session = await sessions.current(request)
         if session is None:
             return error_page(
                 403, "Your dashboard session has expired: log in again.", csrf=None, back="/dashboard/login"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from hookline.dashboard.chains import Context
 from hookline.dashboard.html import safe_url, when_text
 from hookline.models import Delivery, Job
 from hookline.store.base import DeliveryQuery, Store
@@ -62,14 +63,35 @@ def last_result(d: Delivery) -> str:
     return " ".join(p for p in parts if p) or "—"
 
 
-def delivery_state(d: Delivery) -> dict[str, Any]:
-    due = when_text(d.next_attempt_at) if d.status == "pending" and d.next_attempt_at is not None else ""
-    return {"status": d.status, "attempts": d.attempts, "last": last_result(d), "next": due}
+def next_text(d: Delivery, ctx: Context) -> str:
+    """When a pending delivery is tried next, or why it is not scheduled ("waiting for #2")."""
+    if d.status == "pending" and d.next_attempt_at is not None:
+        return when_text(d.next_attempt_at)
+    return ctx.held_because(d) or ""
+
+
+def delivery_state(d: Delivery, ctx: Context) -> dict[str, Any]:
+    head = ctx.waiting_for.get(d.id)
+    return {
+        "status": d.status,
+        "attempts": d.attempts,
+        "last": last_result(d),
+        "next": next_text(d, ctx),
+        "waiting_for": head.id if head is not None else None,
+    }
 
 
 async def job_counts(store: Store, job: Job) -> str:
     """A fingerprint of a job's timeline from cheap reads (no callback bodies): it changes when a
-    callback arrives (last_seen_at), an event is emitted (sequence), or a delivery is added or
-    attempted. The job page renders it; the script compares it with this answer's."""
+    callback arrives (last_seen_at), an event is emitted (sequence), a delivery is added or
+    attempted, or the submission or the archive is tried again. The job page renders it; the
+    script compares it with this answer's."""
     deliveries = (await store.list_deliveries(DeliveryQuery(job_id=job.id, limit=50))).items
-    return f"{job.last_seen_at or 0:.3f}.{job.sequence}.{len(deliveries)}.{sum(d.attempts for d in deliveries)}"
+    work = ""  # the submission and the archive: a held submission or a failed copy changes them only
+    submission = await store.get_submission(job.id)
+    if submission is not None:
+        work += f".s{submission.state}{submission.attempts}"
+    archive = await store.get_archive(job.id)
+    if archive is not None:
+        work += f".a{archive.state}{archive.attempts}"
+    return f"{job.last_seen_at or 0:.3f}.{job.sequence}.{len(deliveries)}.{sum(d.attempts for d in deliveries)}{work}"

@@ -1,9 +1,10 @@
 """CLI commands that operate a running hookline through its management API:
-``subscriptions``, ``jobs``, ``deliveries`` and ``replay``.
+``subscriptions``, ``jobs``, ``deliveries``, ``replay`` and ``events tail``.
 
-They talk HTTP (``--url`` / ``HOOKLINE_URL``, default http://127.0.0.1:8080) with the admin token
-(``--token`` / ``HOOKLINE_ADMIN_TOKEN``), print tables for people or ``--json`` for scripts, report
-progress on stderr for long operations, and exit with the codes of :mod:`hookline.client`.
+They talk HTTP (``--url`` / ``HOOKLINE_URL``, default http://127.0.0.1 on ``HOOKLINE_PORT`` or
+8080) with the admin token (``--token`` / ``HOOKLINE_ADMIN_TOKEN``), print tables for people or
+``--json`` for scripts, report progress on stderr for long operations, and exit with the codes of
+:mod:`hookline.client`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from hookline.manage.commands import (
     subscriptions_rm,
     subscriptions_toggle,
 )
+from hookline.manage.feed import events_tail
 from hookline.manage.output import since_time
 from hookline.models import DELIVERY_STATUSES, EVENT_TYPES, PROVIDERS, STATUSES
 
@@ -36,7 +38,7 @@ def _client_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--url",
         default=None,
-        help=f"where hookline runs (default $HOOKLINE_URL or {DEFAULT_URL})",
+        help=f"where hookline runs (default $HOOKLINE_URL, else http://127.0.0.1:$HOOKLINE_PORT, else {DEFAULT_URL})",
     )
     parser.add_argument("--token", default=None, help="the admin token (default $HOOKLINE_ADMIN_TOKEN)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -44,7 +46,7 @@ def _client_flags(parser: argparse.ArgumentParser) -> None:
 
 def _run(command: Command) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        url = args.url or os.environ.get("HOOKLINE_URL") or DEFAULT_URL
+        url = args.url or os.environ.get("HOOKLINE_URL") or _local_url(os.environ.get("HOOKLINE_PORT", ""))
         token = args.token or os.environ.get("HOOKLINE_ADMIN_TOKEN")
         try:
             with Client(url, token) as client:
@@ -56,6 +58,12 @@ def _run(command: Command) -> Callable[[argparse.Namespace], int]:
     return run
 
 
+def _local_url(port: str) -> str:
+    """The URL ``hookline serve`` listens on with defaults, on ``HOOKLINE_PORT`` when that is set:
+    a shell that serves on another port reaches it without also setting ``HOOKLINE_URL``."""
+    return f"http://127.0.0.1:{port.strip()}" if port.strip().isdigit() else DEFAULT_URL
+
+
 def _leaf(group: Any, name: str, command: Command, help_text: str) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = group.add_parser(name, help=help_text, description=help_text)
     _client_flags(parser)
@@ -63,8 +71,30 @@ def _leaf(group: Any, name: str, command: Command, help_text: str) -> argparse.A
     return parser
 
 
+def _add_listen(commands: Any) -> None:
+    """``listen``: receive this hookline's events on this machine (:mod:`hookline.manage.listen`)."""
+    from hookline.manage.listen import listen
+
+    lis = _leaf(
+        commands,
+        "listen",
+        listen,
+        "receive this hookline's events here: subscribe a local receiver, print each verified event",
+    )
+    lis.description = (
+        "Start a receiver on 127.0.0.1, subscribe it, verify each delivery's signature with the "
+        "subscription's secret and print the event (--json: the event's JSON, one per line). Ctrl-C stops "
+        "and deletes the subscription. hookline must allow loopback targets (HOOKLINE_ALLOWED_NETWORKS=127.0.0.0/8)."
+    )
+    lis.add_argument("--port", type=int, default=0, help="port to receive on (default: any free port)")
+    lis.add_argument("--event-type", action="append", choices=EVENT_TYPES, help="only this type (repeatable)")
+    lis.add_argument("--provider", choices=PROVIDERS, help="only jobs of this provider")
+    lis.add_argument("--key", help="only jobs with this correlation key")
+
+
 def register(commands: Any) -> None:
-    """Add ``subscriptions``, ``jobs``, ``deliveries`` and ``replay`` to the ``hookline`` parser."""
+    """Add ``subscriptions``, ``jobs``, ``deliveries``, ``replay`` and ``listen`` to the ``hookline`` parser."""
+    _add_listen(commands)
     subs = commands.add_parser("subscriptions", help="add, list, remove, enable or disable subscriptions")
     sub_commands = subs.add_subparsers(dest="action", metavar="ACTION", required=True)
     add = _leaf(sub_commands, "add", subscriptions_add, "subscribe a URL to events (prints its signing secret)")
@@ -109,3 +139,30 @@ def register(commands: Any) -> None:
     rep.add_argument("subscription", metavar="SUB_ID")
     rep.add_argument("--since", required=True, type=since_time, help="ISO-8601 time, or an age: 30m, 2h, 7d")
     rep.add_argument("--until", type=since_time, help="ISO-8601 time, or an age (default: now)")
+
+    events = commands.add_parser("events", help="follow the event feed")
+    event_commands = events.add_subparsers(dest="action", metavar="ACTION", required=True)
+    tail = _leaf(event_commands, "tail", events_tail, "print events as they come, oldest first (Ctrl-C stops)")
+    start = tail.add_mutually_exclusive_group()
+    start.add_argument("--after", metavar="CURSOR", help="start after this cursor (printed when tail stops)")
+    start.add_argument("--new", action="store_true", help="skip the events that exist now: only new ones")
+    tail.add_argument("--type", choices=EVENT_TYPES, help="only events of this type")
+    tail.add_argument("--job", metavar="JOB_ID", help="only this job's events")
+    tail.add_argument("--count", type=_positive, help="stop after this many events")
+    tail.add_argument("--interval", type=_seconds, default=1.0, help="seconds between polls when idle (default 1)")
+
+
+def _positive(raw: str) -> int:
+    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number of at least 1")
+    return int(raw)
+
+
+def _seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of seconds from 0 to 3600")
+    return value

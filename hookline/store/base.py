@@ -89,6 +89,31 @@ class SubscriptionQuery:
 
 
 @dataclass(slots=True)
+class EventQuery:
+    """The event feed (``GET /v1/events``): events oldest first, after ``after`` (a cursor)."""
+
+    type: str | None = None
+    job_id: str | None = None
+    limit: int = 50
+    after: str | None = None  # the next_cursor of a previous page: ``<position>_<event id>``
+
+    def filters(self) -> dict[str, Any]:
+        return _set_filters(self, "type", "job_id")
+
+    def position(self) -> tuple[int, str] | None:
+        """``after`` split into (position, event id); the API checked its shape (``feed_cursor``)."""
+        if self.after is None:
+            return None
+        position, _, event_id = self.after.partition("_")
+        return int(position), event_id
+
+
+def feed_cursor(position: int, event_id: str) -> str:
+    """The feed cursor of the event ``event_id`` at ``position`` in its backend's commit order."""
+    return f"{position}_{event_id}"
+
+
+@dataclass(slots=True)
 class NewJob:
     """A job registered before its first callback (``POST /v1/jobs``)."""
 
@@ -155,6 +180,16 @@ class Store(Protocol):
         """Store ``value`` under ``key`` unless one is stored already; return the stored value."""
         ...
 
+    # dashboard sessions ----------------------------------------------------------------------
+    async def revoke_session(self, nonce: str, expires_at: float, now: float) -> None:
+        """Remember that the session ``nonce`` logged out (until ``expires_at``, when its cookie
+        expires anyway); forget revocations that expired before ``now``."""
+        ...
+
+    async def session_revoked(self, nonce: str) -> bool:
+        """True when the session ``nonce`` was revoked (by any process sharing this database)."""
+        ...
+
     # receiving -------------------------------------------------------------------------------
     async def record_callback(self, inbound: Inbound) -> CallbackResult:
         """Correlate, apply and persist one callback with its events and deliveries, atomically.
@@ -176,6 +211,13 @@ class Store(Protocol):
 
     async def list_callbacks(self, query: CallbackQuery) -> Page[CallbackRecord]:
         """The callback log, newest first (rejected callbacks included: they have no job)."""
+        ...
+
+    async def list_events(self, query: EventQuery) -> Page[Event]:
+        """The event feed, OLDEST first, after ``query.after``. ``next_cursor`` is the cursor of the
+        last event returned (``query.after`` again when none is), so a follower never misses an
+        event that commits after it read: the order is commit order, and an event of a transaction
+        still in flight is held back until that transaction ends (see each backend)."""
         ...
 
     # subscriptions ---------------------------------------------------------------------------

@@ -8,7 +8,8 @@ from typing import Any
 import orjson
 
 from hookline.events import assemble, build_event
-from hookline.models import Attempt, CallbackRecord, Delivery, Event, Job, SigningSecret, Subscription
+from hookline.models import Attempt, CallbackRecord, Delivery, Event, Job, Page, SigningSecret, Subscription
+from hookline.store.base import feed_cursor
 
 JOB_COLUMNS = (
     "id, provider, upstream_id, correlation_key, status, progress, image_urls, error, action, metadata, "
@@ -159,6 +160,14 @@ def event(row: Sequence[Any]) -> Event:
         head=head,
         callback_id=row[6],
     )
+
+
+def feed_page(found: Sequence[Sequence[Any]], after: str | None) -> Page[Event]:
+    """A page of the event feed from rows of EVENT_COLUMNS, the callback body and the event's
+    position: the cursor is the last event's (``after`` again when the page is empty)."""
+    items = [event(r) for r in found]
+    cursor = feed_cursor(int(found[-1][8]), found[-1][0]) if found else after
+    return Page(items, cursor)
 
 
 def event_values(e: Event) -> tuple[Any, ...]:

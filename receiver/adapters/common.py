@@ -55,23 +55,28 @@ def identifier(value: Any, name: str, max_length: int = 1024) -> str | None:
 
 def percent(value: Any) -> int | None:
     """``"46%"`` → 46, ``46`` → 46, ``"(46%) (fast)"`` → 46; ``""``/``"Waiting to start"``/None → None.
-    Values are clamped to 0..100."""
+    Values are clamped to 0..100; text that only looks numeric (``"²"``, ``"①"``) is None, and 400
+    digits are 100: a progress value never makes a callback fail."""
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, int | float):
-        number = float(value)
+    if isinstance(value, int):
+        number = float(max(0, min(100, value)))  # clamped first: float() of a huge int overflows
+    elif isinstance(value, float):
+        number = value
     elif isinstance(value, str):
         match = _PERCENT.search(value)
-        if match is None:
-            stripped = value.strip()
-            if not stripped.replace(".", "", 1).isdigit():
-                return None
-            number = float(stripped)
-        else:
-            number = float(match.group(1))
+        found = match.group(1) if match is not None else value.strip()
+        if not found.replace(".", "", 1).isdigit():
+            return None
+        try:
+            # float() reads every Unicode decimal digit; str.isdigit also passes "²" and "①",
+            # which float() refuses, and 400 digits parse as infinity.
+            number = float(found)
+        except ValueError:
+            return None
     else:
         return None
-    return max(0, min(100, int(number)))
+    return int(max(0.0, min(100.0, number)))
 
 
 def content_percent(content: str | None) -> int | None:

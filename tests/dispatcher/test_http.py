@@ -1,245 +1,305 @@
-"""The delivery HTTP client against real servers that behave well, badly and strangely."""
+"""Every legal HTTP answer is a delivery: subscribers on raw sockets answer with each framing a real
+server may use (IPv4 and IPv6 loopback), and a whole job lifecycle arrives, one attempt per event,
+in order. Broken answers are failed attempts; redirects are not followed; one deadline."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.server
 import ssl
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
 import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
 
-from dispatcher.http import Pool
+from dispatcher.sender import RESPONSE_BODY_CAP, Sender
+from hookline.clock import SystemClock
 from hookline.egress import EgressGuard
-from hookline.errors import EgressRefused
-from tests.support import run_server, wait_for
+from hookline.models import Claim
+from tests.conftest import Hookline
+from tests.dispatcher.rawsub import Answer, raw_subscriber, send
+from tests.support import MJPROXY_LIFECYCLE, Subscriber, fixture_bytes, wait_for
 
-OPEN = EgressGuard(allow_private=True)
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+FAST_RETRIES = {"RETRY_SCHEDULE": "0.1,0.1"}
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nthanks"
+
+
+async def http10_close_delimited(n: int, writer: asyncio.StreamWriter) -> bool:
+    await send(writer, b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nthanks")
+    return False  # the end of the body is the end of the connection
+
+
+async def http11_close_delimited(n: int, writer: asyncio.StreamWriter) -> bool:
+    await send(writer, b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nthanks")
+    return False  # no length, not chunked: RFC 9112 §6.3 (8), the body runs to the close
+
+
+async def chunked_with_trailers(n: int, writer: asyncio.StreamWriter) -> bool:
+    await send(
+        writer,
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Digest\r\n\r\n"
+        b"3\r\ntha\r\n3\r\nnks\r\n0\r\nX-Digest: abc\r\n\r\n",
+    )
+    return True
+
+
+async def continue_then_answer(n: int, writer: asyncio.StreamWriter) -> bool:
+    await send(writer, b"HTTP/1.1 100 Continue\r\n\r\n")
+    await send(writer, OK)
+    return True
+
+
+async def closes_while_idle(n: int, writer: asyncio.StreamWriter) -> bool:
+    await send(writer, OK)
+    return False  # keep-alive implied (HTTP/1.1, a length), then closed without a word
+
+
+async def huge_body(n: int, writer: asyncio.StreamWriter) -> bool:
+    await send(writer, b"HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n")
+    for _ in range(1024):  # 64 MiB at most: the client drops the connection long before
+        await send(writer, b"x" * 65536)
+    return False
+
+
+FRAMINGS: dict[str, Answer] = {
+    "http/1.0 close-delimited": http10_close_delimited,
+    "http/1.1 close-delimited": http11_close_delimited,
+    "chunked with trailers": chunked_with_trailers,
+    "100 continue first": continue_then_answer,
+    "keep-alive closed while idle": closes_while_idle,
+    "huge body": huge_body,
+}
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'framing.db'}"
+
+
+async def subscribe(h: Hookline, url: str) -> None:
+    response = await h.admin.post("/v1/subscriptions", json={"url": url})
+    assert response.status_code == 201, response.text
+
+
+async def deliveries(h: Hookline) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = (await h.admin.get("/v1/deliveries", params={"limit": "100"})).json()["items"]
+    return items
+
+
+async def deliver_lifecycle(h: Hookline) -> list[dict[str, Any]]:
+    """Post a whole mjproxy lifecycle; wait until its 9 events are delivered; return the deliveries."""
+    for name in MJPROXY_LIFECYCLE:
+        assert (await h.post_callback("mjproxy", fixture_bytes(name))).status_code == 200
+
+    async def all_delivered() -> list[dict[str, Any]] | None:
+        found = await deliveries(h)
+        return found if len(found) == 9 and all(d["status"] == "delivered" for d in found) else None
+
+    found: list[dict[str, Any]] = await wait_for(all_delivered, timeout=30, what="9 delivered events")
+    return found
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+@pytest.mark.parametrize("framing", FRAMINGS)
+async def test_every_framing_gets_a_whole_lifecycle_one_attempt_per_event_in_order(
+    hookline_factory: Any, sqlite_url: str, framing: str, host: str
+) -> None:
+    h = await hookline_factory(sqlite_url, **FAST_RETRIES)
+    async with raw_subscriber(FRAMINGS[framing], host) as (sub, url):
+        await subscribe(h, f"{url}/hook")
+        found = await deliver_lifecycle(h)
+        assert [d["attempts"] for d in found] == [1] * 9
+        assert [e["data"]["sequence"] for e in sub.events()] == list(range(1, 10))
+
+
+async def test_an_answer_cut_short_is_one_failed_attempt_then_a_delivery(
+    hookline_factory: Any, sqlite_url: str
+) -> None:
+    async def cut_short_once(n: int, writer: asyncio.StreamWriter) -> bool:
+        if n == 1:
+            await send(writer, b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly 21 bytes of 100")
+            return False
+        await send(writer, OK)
+        return True
+
+    h = await hookline_factory(sqlite_url, **FAST_RETRIES)
+    async with raw_subscriber(cut_short_once) as (sub, url):
+        await subscribe(h, f"{url}/hook")
+        await h.post_callback("mjproxy", fixture_bytes(MJPROXY_LIFECYCLE[0]))
+
+        async def delivered() -> list[dict[str, Any]]:
+            return [d for d in await deliveries(h) if d["status"] == "delivered"]
+
+        (delivery,) = await wait_for(delivered, what="the delivery after a cut-short answer")
+    log = (await h.admin.get(f"/v1/deliveries/{delivery['id']}")).json()["attempt_log"]
+    assert len(log) == 2 and "cut short" in log[0]["error"] and log[1]["status_code"] == 200
+    assert len(sub.requests) == 2
+
+
+class _PlainHandler(http.server.BaseHTTPRequestHandler):
+    """The simplest subscriber there is: HTTP/1.0, no Content-Length, closes after answering."""
+
+    received: list[bytes]
+
+    def do_POST(self) -> None:
+        self.received.append(self.rfile.read(int(self.headers["Content-Length"])))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def python_http_server() -> Iterator[tuple[list[bytes], str]]:
+    received: list[bytes] = []
+    handler = type("Handler", (_PlainHandler,), {"received": received})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield received, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+async def test_pythons_http_server_gets_a_whole_lifecycle_one_attempt_per_event(
+    hookline_factory: Any, database_url: str
+) -> None:
+    h = await hookline_factory(database_url)
+    with python_http_server() as (received, url):
+        await subscribe(h, f"{url}/hook")
+        found = await deliver_lifecycle(h)
+    assert [d["attempts"] for d in found] == [1] * 9
+    assert len(received) == 9
+
+
+# --- one attempt, at the sender ------------------------------------------------------------------
+def claim(url: str) -> Claim:
+    return Claim("dlv_1", "msg_1", "sub_1", "job_1", url, b"{}", ["whsec_" + "A" * 32], 0)
 
 
 @contextlib.asynccontextmanager
-async def raw_server(handler: Handler) -> AsyncIterator[str]:
-    """A TCP server that answers exactly what ``handler`` writes (to misbehave on purpose); each
-    connection is closed when its handler returns."""
+async def sender(timeout: float = 5, ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[Sender]:
+    s = Sender(EgressGuard(allow_private=True), SystemClock(), timeout=timeout, ssl_context=ssl_context)
+    await s.start()
+    try:
+        yield s
+    finally:
+        await s.close()
 
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+
+async def test_a_redirect_is_a_failed_attempt_and_not_followed() -> None:
+    async def moved(n: int, writer: asyncio.StreamWriter) -> bool:
+        await send(writer, b"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n")
+        return True
+
+    async with raw_subscriber(moved) as (sub, url), sender() as s:
+        result = await s.send(claim(f"{url}/hook"))
+    assert result.status_code == 302 and result.error is not None and "'/elsewhere' not followed" in result.error
+    assert len(sub.requests) == 1
+
+
+async def test_one_deadline_covers_the_whole_request_even_a_trickling_answer() -> None:
+    async def trickle(n: int, writer: asyncio.StreamWriter) -> bool:
+        await send(writer, b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n")
+        for _ in range(40):  # a byte every 0.1 s: no single read waits long, the whole takes 4 s
+            await send(writer, b"x")
+            await asyncio.sleep(0.1)
+        return False
+
+    async with raw_subscriber(trickle) as (_, url), sender(timeout=0.5) as s:
+        started = time.monotonic()
+        result = await s.send(claim(f"{url}/hook"))
+    assert result.error == "timed out after 0.5 s" and time.monotonic() - started < 2
+
+
+async def test_a_huge_answer_is_read_to_4_kib_and_its_connection_dropped() -> None:
+    written = 0
+    finished = asyncio.Event()
+
+    async def endless(n: int, writer: asyncio.StreamWriter) -> bool:
+        nonlocal written
         try:
-            await handler(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
+            await send(writer, b"HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n")
+            for _ in range(16384):
+                await send(writer, b"y" * 65536)
+                written += 65536
         finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+            finished.set()
+        return False
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with raw_subscriber(endless) as (_, url), sender() as s:
+        result = await s.send(claim(f"{url}/hook"))
+        await asyncio.wait_for(finished.wait(), 10)  # the writer failed: the connection was dropped
+    assert result.status_code == 200 and result.response_body == "y" * RESPONSE_BODY_CAP
+    assert written < 64 * 1024 * 1024
 
 
-async def read_request(reader: asyncio.StreamReader) -> bytes:
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = next(
-        (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")), 0
-    )
-    return head + await reader.readexactly(length)
+async def test_the_answers_body_is_kept_and_retry_after_read() -> None:
+    async def busy(n: int, writer: asyncio.StreamWriter) -> bool:
+        await send(writer, b"HTTP/1.1 503 Busy\r\nRetry-After: 7\r\nContent-Length: 9\r\n\r\ntoo busy!")
+        return True
+
+    async with raw_subscriber(busy) as (_, url), sender() as s:
+        result = await s.send(claim(f"{url}/hook"))
+    assert (result.status_code, result.response_body, result.error) == (503, "too busy!", "HTTP 503")
+    assert result.retry_after == 7
 
 
-def app(seen: list[dict[str, Any]]) -> Starlette:
-    async def hook(request: Request) -> Response:
-        seen.append(
-            {
-                "body": await request.body(),
-                "headers": dict(request.headers),
-                "client": request.client.port if request.client else None,
-            }
-        )
-        return Response(b"thanks", headers={"retry-after": "7"})
+async def test_a_pooled_connection_the_server_drops_as_the_request_arrives_is_replaced_once() -> None:
+    """The race a keep-alive timeout leaves: the server closes an idle connection just as a request
+    goes out on it. That request never reached the application: sent once more on a new one."""
+    seen: set[int] = set()
 
-    async def big(request: Request) -> Response:
-        await request.body()
-        return Response(b"x" * 200_000)
+    async def drops_reused(n: int, writer: asyncio.StreamWriter) -> bool:
+        if id(writer) in seen:
+            return False  # a second request on this connection: close it unanswered
+        seen.add(id(writer))
+        await send(writer, OK)
+        return True
 
-    async def chunked(request: Request) -> StreamingResponse:
-        await request.body()
-
-        async def parts() -> AsyncIterator[bytes]:
-            for part in (b"first ", b"second ", b"third"):
-                yield part
-
-        return StreamingResponse(parts())
-
-    async def moved(request: Request) -> Response:
-        return Response(status_code=302, headers={"location": "https://elsewhere.example/"})
-
-    async def slow(request: Request) -> Response:
-        await asyncio.sleep(1.5)
-        return Response(b"late")
-
-    async def closing(request: Request) -> Response:
-        return Response(b"bye", headers={"connection": "close"})
-
-    return Starlette(
-        routes=[
-            Route("/hook", hook, methods=["POST"]),
-            Route("/big", big, methods=["POST"]),
-            Route("/chunked", chunked, methods=["POST"]),
-            Route("/moved", moved, methods=["POST"]),
-            Route("/slow", slow, methods=["POST"]),
-            Route("/closing", closing, methods=["POST"]),
-        ]
-    )
+    async with raw_subscriber(drops_reused) as (sub, url), sender() as s:
+        first = await s.send(claim(f"{url}/hook"))
+        second = await s.send(claim(f"{url}/hook"))
+    assert (first.status_code, second.status_code, second.error) == (200, 200, None)
+    assert len(sub.requests) == 3  # the dropped one, then the same request on a new connection
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
-    seen: list[dict[str, Any]] = []
-    async with run_server(app(seen), lifespan="off") as url:
-        yield url, seen
+async def test_a_new_connection_closed_unanswered_is_not_sent_to_again() -> None:
+    async def hangs_up(n: int, writer: asyncio.StreamWriter) -> bool:
+        return False
+
+    async with raw_subscriber(hangs_up) as (sub, url), sender() as s:
+        result = await s.send(claim(f"{url}/hook"))
+    assert result.error == "the connection closed before an answer" and len(sub.requests) == 1
 
 
-@pytest.fixture
-async def pool() -> AsyncIterator[Pool]:
-    p = Pool(OPEN)
-    try:
-        yield p
-    finally:
-        await p.close()
+@pytest.mark.parametrize("reply", [b"garbage\r\n\r\n", b""], ids=["not http", "nothing"])
+async def test_a_broken_answer_is_a_failed_attempt(reply: bytes) -> None:
+    async def broken(n: int, writer: asyncio.StreamWriter) -> bool:
+        await send(writer, reply)
+        return False
+
+    async with raw_subscriber(broken) as (sub, url), sender() as s:
+        result = await s.send(claim(f"{url}/hook"))
+    assert result.status_code is None and result.error
+    assert len(sub.requests) == 1  # a fresh connection that failed is not sent to again
 
 
-async def test_posts_the_body_and_headers_and_reuses_the_connection(server: Any, pool: Pool) -> None:
-    url, seen = server
-    first = await pool.post(f"{url}/hook", {"webhook-id": "msg_1", "content-type": "application/json"}, b'{"a":1}', 5)
-    second = await pool.post(f"{url}/hook", {"webhook-id": "msg_2"}, b"{}", 5)
-    assert (first.status, first.body, first.headers) == (200, b"thanks", {"retry-after": "7"})
-    assert second.status == 200
-    assert seen[0]["body"] == b'{"a":1}' and seen[0]["headers"]["webhook-id"] == "msg_1"
-    assert seen[0]["headers"]["user-agent"] == "hookline" and seen[0]["headers"]["content-length"] == "7"
-    assert seen[0]["client"] == seen[1]["client"]  # one keep-alive connection
-
-
-async def test_a_query_string_reaches_the_server(pool: Pool) -> None:
-    seen_paths: list[str] = []
-
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        request = await read_request(reader)
-        seen_paths.append(request.split(b" ")[1].decode())
-        writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
-        await writer.drain()
-
-    async with raw_server(handler) as raw:
-        assert (await pool.post(f"{raw}/hooks/a?token=x&b=2", {}, b"{}", 5)).status == 204
-    assert seen_paths == ["/hooks/a?token=x&b=2"]
-
-
-async def test_a_long_answer_is_cut_and_its_connection_not_reused(server: Any) -> None:
-    url, seen = server
-    pool = Pool(OPEN, body_cap=4096)
-    try:
-        big = await pool.post(f"{url}/big", {}, b"{}", 5)
-        assert big.status == 200 and big.body == b"x" * 4096
-        await pool.post(f"{url}/hook", {}, b"{}", 5)
-        await pool.post(f"{url}/hook", {}, b"{}", 5)
-        assert seen[0]["client"] == seen[1]["client"]  # the pool goes on working
-    finally:
-        await pool.close()
-
-
-async def test_chunked_answers_are_read(server: Any, pool: Pool) -> None:
-    url, _ = server
-    answer = await pool.post(f"{url}/chunked", {}, b"{}", 5)
-    assert answer.body == b"first second third"
-
-
-async def test_redirects_are_not_followed(server: Any, pool: Pool) -> None:
-    url, _ = server
-    answer = await pool.post(f"{url}/moved", {}, b"{}", 5)
-    assert answer.status == 302 and answer.headers["location"] == "https://elsewhere.example/"
-
-
-async def test_the_deadline_covers_the_whole_request(server: Any, pool: Pool) -> None:
-    url, _ = server
-    started = time.monotonic()
-    with pytest.raises(TimeoutError):
-        await pool.post(f"{url}/slow", {}, b"{}", 0.3)
-    assert time.monotonic() - started < 2
-    assert (await pool.post(f"{url}/hook", {}, b"{}", 5)).status == 200  # the late answer confuses nothing
-
-
-async def test_connection_close_from_the_server_is_honoured(server: Any, pool: Pool) -> None:
-    url, _ = server
-    assert (await pool.post(f"{url}/closing", {}, b"{}", 5)).body == b"bye"
-    assert (await pool.post(f"{url}/hook", {}, b"{}", 5)).status == 200
-
-
-async def test_a_connection_the_server_closed_while_idle_is_replaced(pool: Pool) -> None:
-    answered = 0
-
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal answered
-        await read_request(reader)
-        answered += 1
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-        await writer.drain()
-        writer.close()  # closes after one answer without saying so (keep-alive timeout on the server)
-
-    async with raw_server(handler) as url:
-        assert (await pool.post(f"{url}/h", {}, b"{}", 5)).status == 200
-        await asyncio.sleep(0.05)  # the close reaches us: let the loop see it
-        assert (await pool.post(f"{url}/h", {}, b"{}", 5)).status == 200
-    assert answered == 2
-
-
-async def test_interim_answers_are_skipped(pool: Pool) -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 4\r\n\r\ndone")
-        await writer.drain()
-
-    async with raw_server(handler) as url:
-        answer = await pool.post(f"{url}/h", {}, b"{}", 5)
-    assert (answer.status, answer.body) == (201, b"done")
-
-
-@pytest.mark.parametrize("reply", [b"garbage\r\n\r\n", b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort", b""])
-async def test_broken_answers_are_connection_errors(pool: Pool, reply: bytes) -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(reply)
-        await writer.drain()
-        writer.close()
-
-    async with raw_server(handler) as url:
-        with pytest.raises(ConnectionError):
-            await pool.post(f"{url}/h", {}, b"{}", 5)
-
-
-async def test_a_refused_connection_is_a_connection_error(pool: Pool) -> None:
-    with pytest.raises(ConnectionError, match="cannot connect"):
-        await pool.post("http://127.0.0.1:1/h", {}, b"{}", 5)
-
-
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9/h", "http://localhost:9/h", "http://[::1]:9/h"])
-async def test_the_egress_guard_is_asked_before_connecting(url: str) -> None:
-    pool = Pool(EgressGuard(allow_private=False))
-    try:
-        with pytest.raises(EgressRefused):
-            await pool.post(url, {}, b"{}", 5)
-    finally:
-        await pool.close()
+async def test_a_refused_connection_is_a_failed_attempt() -> None:
+    async with sender() as s:
+        result = await s.send(claim("http://127.0.0.1:1/hook"))
+    assert result.error is not None and result.error.startswith("cannot connect to 127.0.0.1:1")
 
 
 @pytest.fixture(scope="module")
@@ -247,14 +307,14 @@ def certificate_authority() -> trustme.CA:
     return trustme.CA()
 
 
-async def test_https_verifies_the_certificate_and_the_name(certificate_authority: trustme.CA, tmp_path: Any) -> None:
-    cert = certificate_authority.issue_cert("localhost")
+@contextlib.asynccontextmanager
+async def tls_subscriber(ca: trustme.CA, tmp_path: Path) -> AsyncIterator[int]:
+    cert = ca.issue_cert("localhost")
     key_file, cert_file = tmp_path / "key.pem", tmp_path / "cert.pem"
     cert.private_key_pem.write_to_path(str(key_file))
     cert.cert_chain_pems[0].write_to_path(str(cert_file))
-    seen: list[dict[str, Any]] = []
     config = uvicorn.Config(
-        app(seen),
+        Subscriber().app(),
         host="127.0.0.1",
         port=0,
         lifespan="off",
@@ -262,22 +322,24 @@ async def test_https_verifies_the_certificate_and_the_name(certificate_authority
         ssl_keyfile=str(key_file),
         ssl_certfile=str(cert_file),
     )
-    uv = uvicorn.Server(config)
-    task = asyncio.create_task(uv.serve())
-    await wait_for(lambda: uv.started, what="the TLS server")
-    port = uv.servers[0].sockets[0].getsockname()[1]
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    await wait_for(lambda: server.started, what="the TLS subscriber")
+    try:
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_https_verifies_the_certificate_and_the_name(certificate_authority: trustme.CA, tmp_path: Path) -> None:
     trusted = ssl.create_default_context()
     certificate_authority.configure_trust(trusted)
-    try:
-        good = Pool(OPEN, ssl_context=trusted)
-        assert (await good.post(f"https://localhost:{port}/hook", {}, b"{}", 5)).status == 200
-        with pytest.raises(ssl.SSLError):  # the certificate is for "localhost", not this address
-            await good.post(f"https://127.0.0.1:{port}/hook", {}, b"{}", 5)
-        await good.close()
-        untrusted = Pool(OPEN)  # the system's trust store does not know the test CA
-        with pytest.raises(ssl.SSLError):
-            await untrusted.post(f"https://localhost:{port}/hook", {}, b"{}", 5)
-        await untrusted.close()
-    finally:
-        uv.should_exit = True
-        await task
+    async with tls_subscriber(certificate_authority, tmp_path) as port:
+        async with sender(ssl_context=trusted) as good:
+            assert (await good.send(claim(f"https://localhost:{port}/hook"))).status_code == 200
+            wrong_name = await good.send(claim(f"https://127.0.0.1:{port}/hook"))  # the certificate names localhost
+        async with sender() as untrusting:  # the system's trust store does not know the test CA
+            unknown_ca = await untrusting.send(claim(f"https://localhost:{port}/hook"))
+    for result in (wrong_name, unknown_ca):
+        assert result.status_code is None and result.error is not None and result.error.startswith("TLS failed")

@@ -75,3 +75,47 @@ def test_split_roles_need_postgresql() -> None:
 def test_lease_must_outlast_a_request() -> None:
     with pytest.raises(ConfigError, match="LEASE"):
         Config.from_env({"HOOKLINE_DELIVERY_TIMEOUT": "30", "HOOKLINE_LEASE": "10"})
+
+
+def test_egress_settings() -> None:
+    config = Config.from_env(
+        {
+            "HOOKLINE_EGRESS_PROXY": "http://user:proxy-pa55@127.0.0.1:3128/",
+            "HOOKLINE_HTTPS_ONLY": "true",
+            "HOOKLINE_ALLOWED_NETWORKS": "10.1.0.0/16, fd00::/8,192.168.7.9/24",
+        }
+    )
+    d = config.delivery
+    assert d.egress_proxy == "http://user:proxy-pa55@127.0.0.1:3128" and d.https_only
+    assert [str(n) for n in d.allowed_networks] == ["10.1.0.0/16", "fd00::/8", "192.168.7.0/24"]
+    assert "proxy-pa55" not in repr(config)
+    defaults = Config.from_env({}).delivery
+    assert (defaults.egress_proxy, defaults.https_only, defaults.allowed_networks) == (None, False, ())
+
+
+def test_bad_egress_settings_are_reported_at_once_without_the_proxy_password() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env(
+            {
+                "HOOKLINE_EGRESS_PROXY": "socks5://user:proxy-pa55@127.0.0.1:1080",
+                "HOOKLINE_HTTPS_ONLY": "sometimes",
+                "HOOKLINE_ALLOWED_NETWORKS": "10.0.0.0/8,intranet",
+            }
+        )
+    problems = caught.value.problems
+    assert len(problems) == 3 and "proxy-pa55" not in str(caught.value)
+    assert "'intranet' is not a network in CIDR form" in problems[2]
+
+
+def test_egress_settings_have_command_line_flags() -> None:
+    from hookline.cli import build_parser, load_config
+
+    args = build_parser().parse_args(
+        ["serve", "--egress-proxy", "http://127.0.0.1:3128", "--https-only", "--allowed-networks", "10.0.0.0/8"]
+    )
+    d = load_config(args, environ={}).delivery
+    assert (d.egress_proxy, d.https_only, [str(n) for n in d.allowed_networks]) == (
+        "http://127.0.0.1:3128",
+        True,
+        ["10.0.0.0/8"],
+    )

@@ -11,8 +11,9 @@ import httpx
 import orjson
 import pytest
 
+from simulator import Knobs, Simulator
 from tests.conftest import Hookline
-from tests.support import MJPROXY_LIFECYCLE, fixture_bytes, fixture_json, wait_for
+from tests.support import MJPROXY_LIFECYCLE, fixture_bytes, fixture_json, run_server, wait_for
 
 ADMIN = "admin-token-for-tests-0123456789"
 
@@ -231,3 +232,132 @@ async def test_logout_ends_the_session(browser: httpx.AsyncClient) -> None:
 async def _items(h: Hookline, path: str, **params: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = (await h.admin.get(path, params=params)).json()["items"]
     return items
+
+
+async def _held_chain(h: Hookline, url: str) -> tuple[str, list[dict[str, Any]]]:
+    """A job with two events whose subscriber failed the first: (job id, its deliveries, oldest first)."""
+    await h.admin.post("/v1/subscriptions", json={"url": f"{url}/hook"})
+    job_id = ""
+    for name in MJPROXY_LIFECYCLE[:3]:
+        job_id = (await h.post_callback("mjproxy", fixture_bytes(name))).json()["job_id"]
+
+    async def tried() -> list[dict[str, Any]] | None:
+        items = await _items(h, "/v1/deliveries", job_id=job_id)
+        return items[::-1] if len(items) == 2 and items[-1]["attempts"] == 1 else None
+
+    return job_id, await wait_for(tried, what="the first delivery tried and failed")
+
+
+async def test_a_delivery_held_behind_an_earlier_one_says_which(
+    hookline_factory: Any, database_url: str, subscriber: Any
+) -> None:
+    h = await hookline_factory(database_url, RETRY_SCHEDULE="600")  # the failed one is retried much later
+    sink, url = subscriber
+    sink.default = 500
+    job_id, (first, second) = await _held_chain(h, url)
+    async with httpx.AsyncClient(base_url=h.url, timeout=30) as client:
+        await log_in(client)
+        page = (await client.get(f"/dashboard/jobs/{job_id}")).text
+        assert page.count("waiting for #1") == 1
+        assert f'<a href="/dashboard/deliveries/{first["id"]}" class="waiting">waiting for #1</a>' in page
+        live = (await client.get("/dashboard/live", params={"deliveries": f"{first['id']},{second['id']}"})).json()
+    assert live["deliveries"][second["id"]]["next"] == "waiting for #1"
+    assert live["deliveries"][second["id"]]["waiting_for"] == first["id"]
+    assert live["deliveries"][first["id"]]["waiting_for"] is None and live["deliveries"][first["id"]]["next"]
+
+
+async def test_deliveries_name_their_subscription_by_url(
+    hookline: Hookline, browser: httpx.AsyncClient, subscriber: Any
+) -> None:
+    sink, url = subscriber
+    sub = (await hookline.admin.post("/v1/subscriptions", json={"url": f"{url}/orders?team=a&x=1"})).json()
+    job_id = (await hookline.post_callback("mjproxy", fixture_bytes(MJPROXY_LIFECYCLE[0]))).json()["job_id"]
+    await wait_for(lambda: len(sink.received) == 1, what="the delivery")
+    shown = f"{url}/orders?team=a&amp;x=1"  # escaped, like everything else
+    for path in ("/dashboard/deliveries?status=all", f"/dashboard/jobs/{job_id}"):
+        page = (await browser.get(path)).text
+        assert f'class="url">{shown}</' in page, path
+    scoped = (await browser.get("/dashboard/deliveries", params={"subscription_id": sub["id"]})).text
+    assert shown in scoped
+
+
+async def test_the_job_page_says_when_nothing_will_archive_its_images(
+    hookline: Hookline, browser: httpx.AsyncClient
+) -> None:
+    # The tests' hookline runs with HOOKLINE_ARCHIVE=false: the archive stays pending for good.
+    job_id = (await hookline.post_callback("mjproxy", fixture_bytes("mjproxy-blend-10-success.json"))).json()["job_id"]
+    page = (await browser.get(f"/dashboard/jobs/{job_id}")).text
+    panel = re.search(r'<section class="panel" data-panel="archive">.*?</section>', page)
+    assert panel, "an archive panel"
+    assert "archiving is turned off (HOOKLINE_ARCHIVE=false)" in panel.group(0)
+    assert "Next attempt" not in panel.group(0)  # no attempt will come
+    assert 'data-panel="submission"' not in page  # hookline did not submit this job
+
+
+async def test_the_job_page_shows_a_submission_held_for_a_full_upstream_queue(
+    hookline_factory: Any, database_url: str
+) -> None:
+    sim = Simulator(Knobs(step_delay=0.02, seed=7, queue_full=10**6))  # every submission: "queue full"
+    async with run_server(sim.app()) as upstream:
+        h = await hookline_factory(
+            database_url, MJPROXY_URL=upstream, UPSTREAM_INTERVAL="0.05", SUBMIT_BACKOFF="600,600"
+        )
+        blend = {"provider": "mjproxy", "images": [f"{upstream}/samples/a.png", f"{upstream}/samples/b.png"]}
+        job_id = (await h.admin.post("/v1/blend", json=blend)).json()["id"]
+
+        async def held() -> bool:
+            return bool((await h.admin.get(f"/v1/jobs/{job_id}")).json()["submission"]["last_error"])
+
+        await wait_for(held, what="the submission held")
+        async with httpx.AsyncClient(base_url=h.url, timeout=30) as client:
+            await log_in(client)
+            page = (await client.get(f"/dashboard/jobs/{job_id}")).text
+    panel = re.search(r'<section class="panel" data-panel="submission">.*?</section>', page)
+    assert panel, "a submission panel"
+    assert "waiting to be sent to the upstream" in panel.group(0) and "mjproxy queue full (code 23)" in panel.group(0)
+    assert "<dt>Attempts</dt><dd>1</dd>" in panel.group(0) and "<dt>Next attempt</dt><dd><time" in panel.group(0)
+
+
+async def test_a_job_with_more_deliveries_than_its_page_shows_links_to_all_of_them(
+    hookline: Hookline, browser: httpx.AsyncClient, subscriber: Any
+) -> None:
+    _sink, url = subscriber
+    sub = (await hookline.admin.post("/v1/subscriptions", json={"url": f"{url}/hook"})).json()
+    job_id = (await hookline.post_callback("mjproxy", fixture_bytes(MJPROXY_LIFECYCLE[0]))).json()["job_id"]
+    for _ in range(50):  # 51 deliveries of the one event
+        await hookline.admin.post(f"/v1/subscriptions/{sub['id']}/replay", json={"since": "2000-01-01T00:00:00Z"})
+    page = (await browser.get(f"/dashboard/jobs/{job_id}")).text
+    assert page.count("<tr data-delivery=") == 50
+    more = re.search(r'The newest 50 deliveries are shown: <a href="([^"]+)">every delivery of this job</a>', page)
+    assert more, "a link to every delivery of the job"
+    listed = (await browser.get(more.group(1).replace("&amp;", "&"))).text
+    assert listed.count("<tr data-delivery=") == 50 and f'<a href="/dashboard/jobs/{job_id}" class="mono">' in listed
+    older = re.search(r'href="([^"]+)" rel="next"', listed)
+    assert older and "job_id=" in older.group(1), "Older keeps the job filter"
+    rest = (await browser.get(older.group(1).replace("&amp;", "&"))).text
+    assert rest.count("<tr data-delivery=") == 1
+
+
+async def test_an_open_job_page_notices_its_submission_tried_again(hookline_factory: Any, database_url: str) -> None:
+    sim = Simulator(Knobs(step_delay=0.02, seed=7, queue_full=10**6))  # every submission: "queue full"
+    async with run_server(sim.app()) as upstream:
+        h = await hookline_factory(
+            database_url, MJPROXY_URL=upstream, UPSTREAM_INTERVAL="0.05", SUBMIT_BACKOFF="0.2,0.3"
+        )
+        blend = {"provider": "mjproxy", "images": [f"{upstream}/samples/a.png", f"{upstream}/samples/b.png"]}
+        job_id = (await h.admin.post("/v1/blend", json=blend)).json()["id"]
+        async with httpx.AsyncClient(base_url=h.url, timeout=30) as client:
+            await log_in(client)
+
+            async def counts() -> str:
+                answer: str = (await client.get("/dashboard/live", params={"job": job_id})).json()["counts"][job_id]
+                return answer
+
+            first = await counts()
+
+            async def changed() -> bool:
+                return await counts() != first
+
+            await wait_for(changed, what="the live fingerprint to change")
+        job = (await h.admin.get(f"/v1/jobs/{job_id}")).json()
+    assert job["callbacks"] == [] and job["events"] == []  # nothing but the submission changed

@@ -103,3 +103,29 @@ async def test_the_egress_guard_refuses_private_addresses_for_good(server: str) 
         with pytest.raises(ImageError) as caught:
             await fetcher.fetch(f"{server}/ok.png", 1 << 20)
     assert "refused by the egress guard" in caught.value.message and caught.value.permanent
+
+
+@pytest.mark.parametrize("host", ["127.1", "0177.0.0.1", "0x7f.0.0.1", "2130706433"])
+async def test_a_numeric_host_in_shorthand_is_refused_for_good_even_with_private_targets_allowed(host: str) -> None:
+    async with ImageFetcher(EgressGuard(allow_private=True)) as fetcher:
+        with pytest.raises(ImageError) as caught:
+            await fetcher.fetch(f"http://{host}/x.png", 1 << 20)
+    assert caught.value.message.startswith("refused by the egress guard") and caught.value.permanent
+
+
+async def test_a_redirect_to_a_refused_address_is_refused_for_good(server: str) -> None:
+    async def to_metadata(request: Request) -> Response:
+        return RedirectResponse("http://169.254.169.254/latest/meta-data/", status_code=302)
+
+    async with run_server(Starlette(routes=[Route("/x.png", to_metadata)]), lifespan="off") as url:
+        async with ImageFetcher(EgressGuard(allow_private=True)) as fetcher:
+            with pytest.raises(ImageError) as caught:
+                await fetcher.fetch(f"{url}/x.png", 1 << 20)
+    assert "cloud metadata endpoint" in caught.value.message and caught.value.permanent
+
+
+async def test_a_name_that_does_not_resolve_may_resolve_later() -> None:
+    async with ImageFetcher(EgressGuard(allow_private=False)) as fetcher:
+        with pytest.raises(ImageError) as caught:
+            await fetcher.fetch("http://nowhere.invalid/x.png", 1 << 20)
+    assert not caught.value.permanent and "refused" not in caught.value.message

@@ -5,14 +5,38 @@
 (function () {
   const POLL_MS = 2000;
 
+  function markBroken(img) {
+    // Neither the archived copy nor the upstream's link can be shown (links expire): a small,
+    // fixed-size note instead of a large blank box. The link still leads to the original.
+    const link = img.closest("a");
+    if (!link || link.classList.contains("broken")) return;
+    link.classList.add("broken");
+    link.title = "The image could not be loaded (the upstream's links expire); open it to try again.";
+    const note = document.createElement("span");
+    note.className = "broken-note";
+    note.textContent = img.width > 64 ? "image unavailable" : "no image";
+    link.appendChild(note);
+  }
+
+  function imageFailed(img) {
+    // An archived image that cannot be shown falls back to the upstream URL, once.
+    if (!img.dataset.original) img.dataset.original = img.getAttribute("src");
+    const fallback = img.dataset.fallback;
+    if (fallback && !img.dataset.triedFallback && img.getAttribute("src") !== fallback) {
+      img.dataset.triedFallback = "1";
+      img.src = fallback;
+      return;
+    }
+    markBroken(img);
+  }
+
   function wireFallbacks(root) {
-    // An archived image that cannot be shown falls back to the upstream URL.
     root.querySelectorAll("img[data-fallback]").forEach(function (img) {
-      img.addEventListener("error", function () {
-        const fallback = img.dataset.fallback;
-        if (!img.dataset.original) img.dataset.original = img.getAttribute("src");
-        if (fallback && img.getAttribute("src") !== fallback) img.src = fallback;
-      }, { once: true });
+      if (img.dataset.wired) return;
+      img.dataset.wired = "1";
+      img.addEventListener("error", function () { imageFailed(img); });
+      // It may have failed before this script ran (it is deferred): its error event is gone.
+      if (img.complete && img.naturalWidth === 0 && img.getAttribute("src")) imageFailed(img);
     });
   }
 
@@ -110,7 +134,16 @@
         const last = row.querySelector("[data-field=last]");
         if (last) last.textContent = delivery.last;
         const next = row.querySelector("[data-field=next]");
-        if (next) next.textContent = delivery.next;
+        if (next && delivery.waiting_for) {
+          // Held behind an earlier delivery of its chain: link to the one it waits for.
+          const link = document.createElement("a");
+          link.href = "/dashboard/deliveries/" + encodeURIComponent(delivery.waiting_for);
+          link.className = "waiting";
+          link.textContent = delivery.next;
+          next.replaceChildren(link);
+        } else if (next) {
+          next.textContent = delivery.next;
+        }
         const action = row.querySelector("[data-field=action]");
         if (action && delivery.status === "delivered") action.textContent = "";
       });

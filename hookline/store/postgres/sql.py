@@ -126,6 +126,29 @@ INSERT_EVENTS = bulk_insert("events", EVENT_TYPES)
 # Events with the body of their callback, which the payload carries as data.upstream.
 _EVENTS = f"SELECT {prefixed(EVENT_COLUMNS, 'e')}, u.body FROM events e LEFT JOIN callbacks u ON u.id = e.callback_id"
 JOB_EVENTS = f"{_EVENTS} WHERE e.job_id = $1 ORDER BY e.sequence DESC LIMIT $2"
+# The event feed, in the order of the inserting transactions' ids, holding back every event of a
+# transaction not older than the oldest one still in flight: anything that commits later sorts
+# after what a follower has read (migration 0004 says why).
+FEED_EVENTS = (
+    f"SELECT {prefixed(EVENT_COLUMNS, 'e')}, u.body, e.xact::text "
+    "FROM events e LEFT JOIN callbacks u ON u.id = e.callback_id"
+)
+# Transactions in flight are the whole server's, and the other databases' need not hold this one's
+# feed back: FEED_ELSEWHERE, read first, lists the (32-bit) ids of those running in other databases;
+# FEED_SETTLED's snapshot, taken after, leaves them out. One that begins in between cannot matter:
+# its id is larger than any event's committed before the read. One it cannot place (no privilege to
+# see other users' sessions, a prepared transaction) counts, so the error is only ever a lag.
+FEED_ELSEWHERE = (
+    "SELECT coalesce(array_agg(backend_xid::text::bigint), '{}') FROM pg_stat_activity "
+    "WHERE datname <> current_database() AND backend_xid IS NOT NULL"
+)
+FEED_SETTLED = (
+    "e.xact < (SELECT coalesce(min(x.xid), pg_snapshot_xmax(pg_current_snapshot())) "
+    "FROM pg_snapshot_xip(pg_current_snapshot()) AS x(xid) "
+    "WHERE x.xid::text::bigint % 4294967296 <> ALL ($1::bigint[]))"
+)
+FEED_AFTER = "(e.xact, e.id) > (${}::text::xid8, ${})"
+FEED_ORDER = "ORDER BY e.xact, e.id"
 EVENTS_FOR_REPLAY = f"{_EVENTS} WHERE e.created_at >= $1 AND e.created_at < $2 ORDER BY e.created_at, e.id"
 
 # --- subscriptions --------------------------------------------------------------------------------
@@ -203,3 +226,8 @@ BACKLOG = (
     "(SELECT MIN(created_at) FROM deliveries WHERE status = 'pending'), "
     "(SELECT count(*) FROM deliveries WHERE status = 'dead')"
 )
+
+# --- dashboard sessions ---------------------------------------------------------------------------
+REVOKE_SESSION = "INSERT INTO revoked_sessions (nonce, expires_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING"
+FORGET_EXPIRED_SESSIONS = "DELETE FROM revoked_sessions WHERE expires_at < $1"
+SESSION_REVOKED = "SELECT 1 FROM revoked_sessions WHERE nonce = $1"

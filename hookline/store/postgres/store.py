@@ -43,6 +43,7 @@ from hookline.store.base import (
     Backlog,
     CallbackQuery,
     DeliveryQuery,
+    EventQuery,
     JobQuery,
     NewJob,
     SubscriptionChanges,
@@ -234,6 +235,17 @@ class PostgresStore:
     async def ensure_setting(self, key: str, value: str) -> str:
         return await self._write(lambda w: w.ensure_setting(key, value))
 
+    # dashboard sessions ----------------------------------------------------------------------
+    async def revoke_session(self, nonce: str, expires_at: float, now: float) -> None:
+        async def write(tx: Tx) -> None:
+            await tx.conn.execute(sql.FORGET_EXPIRED_SESSIONS, now)
+            await tx.conn.execute(sql.REVOKE_SESSION, nonce, expires_at)
+
+        await self._transaction(write)
+
+    async def session_revoked(self, nonce: str) -> bool:
+        return await self._fetch_one(sql.SESSION_REVOKED, nonce) is not None
+
     # receiving -------------------------------------------------------------------------------
     async def record_callback(self, inbound: Inbound) -> CallbackResult:
         result: CallbackResult = await self._ingest.submit("ingest", inbound)
@@ -272,6 +284,22 @@ class PostgresStore:
             f"SELECT {rows.CALLBACK_COLUMNS} FROM callbacks", query.filters(), query.limit, query.cursor
         )
         return Page([rows.callback(r) for r in found], cursor)
+
+    async def list_events(self, query: EventQuery) -> Page[Event]:
+        clauses: list[str] = [sql.FEED_SETTLED]
+        (elsewhere,) = await self._fetch_one(sql.FEED_ELSEWHERE)  # before the feed's snapshot: see sql.py
+        params: list[Any] = [elsewhere]
+        after = query.position()
+        if after is not None:
+            params += [str(after[0]), after[1]]
+            clauses.append(sql.FEED_AFTER.format(len(params) - 1, len(params)))
+        for name, value in query.filters().items():
+            params.append(value)
+            clauses.append(f"e.{name} = ${len(params)}")
+        params.append(max(1, min(query.limit, MAX_PAGE)))
+        where = " AND ".join(clauses)
+        found = await self._fetch(f"{sql.FEED_EVENTS} WHERE {where} {sql.FEED_ORDER} LIMIT ${len(params)}", *params)
+        return rows.feed_page(found, query.after)
 
     # subscriptions ---------------------------------------------------------------------------
     async def create_subscription(self, sub: Subscription) -> Subscription:

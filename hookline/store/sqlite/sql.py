@@ -60,6 +60,14 @@ INSERT_EVENT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 
 _EVENTS = f"SELECT {prefixed(EVENT_COLUMNS, 'e')}, u.body FROM events e LEFT JOIN callbacks u ON u.id = e.callback_id"
 JOB_EVENTS = f"{_EVENTS} WHERE e.job_id = ? ORDER BY e.sequence DESC LIMIT ?"
 EVENTS_FOR_REPLAY = f"{_EVENTS} WHERE e.created_at >= ? AND e.created_at < ? ORDER BY e.created_at, e.id"
+# The event feed, in commit order: one writer commits at a time and rowids only grow, so a rowid is
+# an event's place in commit order. A cursor names its event, whose rowid is looked up again (a
+# VACUUM may renumber rowids); the rowid it carries is the fallback for an event since deleted.
+FEED_EVENTS = (
+    f"SELECT {prefixed(EVENT_COLUMNS, 'e')}, u.body, e.rowid "
+    "FROM events e LEFT JOIN callbacks u ON u.id = e.callback_id"
+)
+FEED_AFTER = "e.rowid > coalesce((SELECT rowid FROM events WHERE id = ?), ?)"
 
 # --- subscriptions --------------------------------------------------------------------------------
 INSERT_SUBSCRIPTION = f"INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES ({', '.join('?' * 14)})"
@@ -142,3 +150,8 @@ BACKLOG = (
     "SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE status = 'pending'",
     "SELECT COUNT(*) FROM deliveries WHERE status = 'dead'",
 )
+
+# --- dashboard sessions ---------------------------------------------------------------------------
+REVOKE_SESSION = "INSERT INTO revoked_sessions (nonce, expires_at) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING"
+FORGET_EXPIRED_SESSIONS = "DELETE FROM revoked_sessions WHERE expires_at < ?"
+SESSION_REVOKED = "SELECT 1 FROM revoked_sessions WHERE nonce = ?"

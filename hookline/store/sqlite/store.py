@@ -50,6 +50,7 @@ from hookline.store.base import (
     Backlog,
     CallbackQuery,
     DeliveryQuery,
+    EventQuery,
     JobQuery,
     NewJob,
     SubscriptionChanges,
@@ -288,6 +289,17 @@ class SqliteStore:
 
         return await self._write(write)
 
+    # dashboard sessions ----------------------------------------------------------------------
+    async def revoke_session(self, nonce: str, expires_at: float, now: float) -> None:
+        def write(w: Writes) -> None:
+            w.conn.execute(sql.FORGET_EXPIRED_SESSIONS, (now,))
+            w.conn.execute(sql.REVOKE_SESSION, (nonce, expires_at))
+
+        await self._write(write)
+
+    async def session_revoked(self, nonce: str) -> bool:
+        return await self._fetch_one(sql.SESSION_REVOKED, (nonce,)) is not None
+
     # receiving -------------------------------------------------------------------------------
     async def record_callback(self, inbound: Inbound) -> CallbackResult:
         result: CallbackResult = await self._committer.submit("ingest", inbound)
@@ -316,6 +328,21 @@ class SqliteStore:
             f"SELECT {rows.CALLBACK_COLUMNS} FROM callbacks", query.filters(), query.limit, query.cursor
         )
         return Page([rows.callback(r) for r in found], cursor)
+
+    async def list_events(self, query: EventQuery) -> Page[Event]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        after = query.position()
+        if after is not None:
+            clauses.append(sql.FEED_AFTER)
+            params += [after[1], after[0]]
+        for name, value in query.filters().items():
+            clauses.append(f"e.{name} = ?")
+            params.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        limit = max(1, min(query.limit, MAX_PAGE))
+        found = await self._fetch(f"{sql.FEED_EVENTS} {where} ORDER BY e.rowid LIMIT ?", [*params, limit])
+        return rows.feed_page(found, query.after)
 
     # subscriptions ---------------------------------------------------------------------------
     async def create_subscription(self, sub: Subscription) -> Subscription:

@@ -1,0 +1,9 @@
+-- hookline schema 3: dashboard sessions logged out before they expire. A session cookie is signed,
+-- so it stays valid until it expires unless it is listed here; rows go once the session would have
+-- expired anyway.
+
+CREATE TABLE revoked_sessions (
+    nonce      text PRIMARY KEY,
+    expires_at double precision NOT NULL
+);
+CREATE INDEX revoked_sessions_expiry ON revoked_sessions (expires_at);
