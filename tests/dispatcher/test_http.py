@@ -21,7 +21,8 @@ import uvicorn
 from dispatcher.sender import RESPONSE_BODY_CAP, Sender
 from hookline.clock import SystemClock
 from hookline.egress import EgressGuard
-from hookline.models import Claim
+from hookline.events import build_event
+from hookline.models import Claim, Job
 from tests.conftest import Hookline
 from tests.dispatcher.rawsub import Answer, raw_subscriber, send
 from tests.support import MJPROXY_LIFECYCLE, Subscriber, fixture_bytes, wait_for
@@ -184,8 +185,15 @@ async def test_pythons_http_server_gets_a_whole_lifecycle_one_attempt_per_event(
 
 
 # --- one attempt, at the sender ------------------------------------------------------------------
+def event_body() -> bytes:
+    """A real job.submitted event, as the test subscribers check every event they get."""
+    job = Job.new("job_1", "mjproxy", 1_790_000_000.0, origin="registered", correlation_key="k")
+    job.status, job.sequence = "submitted", 1
+    return build_event(job, "job.submitted", 1_790_000_001.0, upstream=b'{"id": "1"}', callback_id=None).payload
+
+
 def claim(url: str) -> Claim:
-    return Claim("dlv_1", "msg_1", "sub_1", "job_1", url, b"{}", ["whsec_" + "A" * 32], 0)
+    return Claim("dlv_1", "msg_1", "sub_1", "job_1", url, event_body(), ["whsec_" + "A" * 32], 0)
 
 
 @contextlib.asynccontextmanager
