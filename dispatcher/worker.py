@@ -1,12 +1,13 @@
 """The dispatcher worker: claim due deliveries with a lease, send each in its own task, record the
 attempt, repeat.
 
-Shape: a stop event, a global bound on deliveries in flight (``HOOKLINE_DISPATCH_CONCURRENCY``), a
+Shape: the one worker shape (``hookline.worker``): a stop event, a global bound on deliveries in
+flight (``HOOKLINE_DISPATCH_CONCURRENCY``), claims of up to ``CLAIM_BATCH`` with a lease, a
 per-subscription bound enforced by the claim (``HOOKLINE_SUBSCRIPTION_CONCURRENCY``), so a slow or
-dead subscriber only ever holds its own few slots. When idle it sleeps until the next delivery is
-due or the store says new work arrived. ``stop`` stops claiming, lets in-flight attempts finish
-for a grace period, then cancels the rest and gives their leases back so nothing waits for a
-lease to expire.
+dead subscriber only ever holds its own few slots. What is its own is how it waits when idle: until
+the next delivery is due or the store says new work arrived (:meth:`Dispatcher.idle`). ``stop``
+stops claiming, lets in-flight attempts finish for a grace period, then cancels the rest and gives
+their leases back so nothing waits for a lease to expire.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import random
 
 from dispatcher.sender import Sender
 from hookline.egress import EgressGuard
-from hookline.ids import new_id, ulid
+from hookline.ids import new_id
 from hookline.models import Claim
 from hookline.retry import AttemptResult, RetryPolicy
 from hookline.runtime import Runtime
+from hookline.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -29,82 +31,47 @@ CLAIM_BATCH = 100
 IDLE_POLL = 1.0
 
 
-class Dispatcher:
+class Dispatcher(Worker[Claim]):
+    name = "dispatcher"
+
     def __init__(self, rt: Runtime, *, rng: random.Random | None = None, owner: str | None = None) -> None:
-        self.rt = rt
         cfg = rt.config.delivery
+        super().__init__(rt, concurrency=cfg.concurrency, interval=IDLE_POLL, owner=owner, claim_batch=CLAIM_BATCH)
         self.cfg = cfg
-        self.owner = owner or f"dispatcher-{ulid()[-10:]}"
         self.policy = RetryPolicy(cfg.retry_schedule)
         self.rng = rng or random.Random()
         self.sender = Sender(EgressGuard.from_config(rt.config), rt.clock, timeout=cfg.timeout)
-        self._inflight: dict[str, asyncio.Task[None]] = {}
         self._slot_freed = asyncio.Event()
         self._batch_free = asyncio.Event()  # a claim batch worth of slots is free
         self._low_water = max(1, min(CLAIM_BATCH, cfg.concurrency // 2))
         self._next_retry_at: float | None = None  # the earliest retry this dispatcher scheduled
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
+    async def open(self) -> None:
         await self.sender.start()
-        self._task = asyncio.create_task(self._run(), name="dispatcher")
-        log.info("dispatcher started", extra={"owner": self.owner})
 
-    async def stop(self, grace: float = 10.0) -> None:
-        """Stop claiming; give in-flight attempts ``grace`` seconds; cancel and release the rest."""
-        self._stopping.set()
+    async def close(self) -> None:
+        await self.sender.close()
+
+    async def claim(self, limit: int) -> list[Claim]:
+        return await self.rt.store.claim_deliveries(
+            self.owner, limit, self.rt.clock.now(), self.cfg.lease, self.cfg.per_subscription
+        )
+
+    async def release(self, units: list[Claim]) -> None:
+        await self.rt.store.release_deliveries(self.owner, [claim.delivery_id for claim in units])
+
+    def wake(self) -> None:
+        super().wake()
         self._slot_freed.set()
         self._batch_free.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self._inflight:
-            _done, pending = await asyncio.wait(list(self._inflight.values()), timeout=grace)
-            unfinished = [d for d, t in self._inflight.items() if t in pending]
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-            if unfinished:
-                log.warning("releasing %d deliveries still in flight at shutdown", len(unfinished))
-                try:
-                    await self.rt.store.release_deliveries(self.owner, unfinished)
-                except Exception:
-                    # Their leases expire instead; the HTTP client must still be closed.
-                    log.exception("releasing deliveries at shutdown failed")
-        await self.sender.close()
-        log.info("dispatcher stopped", extra={"owner": self.owner})
 
-    @property
-    def inflight(self) -> int:
-        return len(self._inflight)
+    def finished(self) -> None:
+        self._slot_freed.set()
+        if self.concurrency - self.inflight >= self._low_water:
+            self._batch_free.set()
 
-    async def _run(self) -> None:
-        store = self.rt.store
-        while not self._stopping.is_set():
-            free = self.cfg.concurrency - len(self._inflight)
-            claimed = 0
-            if free > 0:
-                try:
-                    claims = await store.claim_deliveries(
-                        self.owner,
-                        min(free, CLAIM_BATCH),
-                        self.rt.clock.now(),
-                        self.cfg.lease,
-                        self.cfg.per_subscription,
-                    )
-                except Exception:
-                    log.exception("claiming deliveries failed; retrying in 1 s")
-                    await asyncio.sleep(1.0)
-                    continue
-                for claim in claims:
-                    self._spawn(claim)
-                claimed = len(claims)
-                if claimed == min(free, CLAIM_BATCH):
-                    continue  # there may be more due right now
-            await self._idle(full=free <= 0 or claimed > 0)
+    async def idle(self, *, free: int, claimed: int) -> None:
+        await self._idle(full=free <= 0 or claimed > 0)
 
     async def _idle(self, *, full: bool) -> None:
         """Wait for a reason to claim again: a batch of freed slots (when busy); otherwise new work
@@ -114,7 +81,7 @@ class Dispatcher:
             # Busy: wait until a batch worth of slots is free (one wake-up, not one per completion),
             # so claims stay batched.
             self._batch_free.clear()
-            if self.cfg.concurrency - len(self._inflight) < self._low_water and not self._stopping.is_set():
+            if self.concurrency - self.inflight < self._low_water and not self.stopping:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._batch_free.wait(), 0.05)
             return
@@ -134,19 +101,7 @@ class Dispatcher:
             for waiter in waiters:
                 waiter.cancel()
 
-    def _spawn(self, claim: Claim) -> None:
-        task = asyncio.create_task(self._deliver(claim), name=f"deliver-{claim.delivery_id}")
-        self._inflight[claim.delivery_id] = task
-
-        def done(_: asyncio.Task[None]) -> None:
-            self._inflight.pop(claim.delivery_id, None)
-            self._slot_freed.set()
-            if self.cfg.concurrency - len(self._inflight) >= self._low_water:
-                self._batch_free.set()
-
-        task.add_done_callback(done)
-
-    async def _deliver(self, claim: Claim) -> None:
+    async def handle(self, claim: Claim) -> None:
         try:
             result = await self.sender.send(claim)
         except Exception as exc:  # a bug, not the subscriber: record it, retry on schedule, keep going

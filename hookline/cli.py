@@ -55,6 +55,19 @@ SERVER_FLAGS: dict[str, tuple[str, str]] = {
         "seconds a connection has to send a request's headers, idle or trickling ones are closed (default 10)",
     ),
 }
+# Upstreams on their bad days (issue 16).
+SERVER_FLAGS.update(
+    {
+        "submit-give-up": (
+            "SUBMIT_GIVE_UP",
+            "seconds to keep resubmitting a blend through temporary upstream trouble (default 1800)",
+        ),
+        "useapi-max-jobs": (
+            "USEAPI_MAX_JOBS",
+            "useapi jobs hookline runs at once per channel; when set, also sent as maxJobs (default 3, not sent)",
+        ),
+    }
+)
 FLAG_SWITCHES: dict[str, tuple[str, str]] = {
     "allow-private-targets": (
         "ALLOW_PRIVATE_TARGETS",

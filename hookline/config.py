@@ -56,13 +56,19 @@ class UpstreamConfig:
     useapi_discord: str | None = field(default=None, repr=False)
     useapi_server: str | None = None
     useapi_channel: str | None = None
-    useapi_max_jobs: int = 3
+    useapi_max_jobs: int = 3  # hookline's own bound on its running useapi jobs per channel
+    # True when HOOKLINE_USEAPI_MAX_JOBS was set: only then is it sent as ``maxJobs`` (otherwise
+    # the account's own setting on useapi.net applies).
+    useapi_max_jobs_set: bool = False
     reconcile_after: float = 120.0
     job_timeout: float = 1800.0
     archive_max_bytes: int = 32 * 1024 * 1024
     # How long a submission held for a full upstream queue (mjproxy 23, useapi 429) waits before
     # it is sent again: a random delay between the two bounds, so held jobs do not return in a herd.
     submit_backoff: tuple[float, float] = (10.0, 30.0)
+    # How long temporary upstream trouble on submit (unreachable, timeouts, 408/425/429/5xx, an
+    # aggregator's "busy") is retried, counted from when hookline accepted the blend.
+    submit_give_up: float = 1800.0
     interval: float = 1.0  # how often the submit queue, reconciler and archiver look for work
     timeout: float = 60.0  # one request to an upstream API (useapi answers a blend only once Discord has)
     blend_image_max_bytes: int = 8 * 1024 * 1024  # one input image of POST /v1/blend
@@ -160,10 +166,12 @@ class Config:
             useapi_server=r.get("USEAPI_SERVER", str, None),
             useapi_channel=r.get("USEAPI_CHANNEL", str, None),
             useapi_max_jobs=r.get("USEAPI_MAX_JOBS", _int(1, 100), 3),
+            useapi_max_jobs_set=bool(environ.get(f"{PREFIX}USEAPI_MAX_JOBS", "").strip()),
             reconcile_after=r.get("RECONCILE_AFTER", _seconds(0.1, 86400), 120.0),
             job_timeout=r.get("JOB_TIMEOUT", _seconds(1, 30 * 86400), 1800.0),
             archive_max_bytes=r.get("ARCHIVE_MAX_BYTES", _int(1024, 1 << 31), 32 * 1024 * 1024),
             submit_backoff=r.get("SUBMIT_BACKOFF", _range, (10.0, 30.0)),
+            submit_give_up=r.get("SUBMIT_GIVE_UP", _seconds(0.1, 30 * 86400), 1800.0),
             interval=r.get("UPSTREAM_INTERVAL", _seconds(0.01, 60), 1.0),
             timeout=r.get("UPSTREAM_TIMEOUT", _seconds(0.1, 600), 60.0),
             blend_image_max_bytes=r.get("BLEND_IMAGE_MAX_BYTES", _int(1024, 64 * 1024 * 1024), 8 * 1024 * 1024),

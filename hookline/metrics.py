@@ -1,8 +1,9 @@
 """Prometheus metrics, on a registry of their own (one per app, so tests can run several).
 
-Who counts what: the callback route counts callbacks, ingest latency and the events each callback
-emitted (:meth:`Metrics.emitted`; any other code that makes events through the store, such as the
-reconciler, calls it too); the dispatcher counts attempts by result, their latency, and the
+Who counts what: ``receiver.ingest``, the one way in, counts the events whatever said them
+(:meth:`Metrics.emitted`: callbacks, polls, submit answers, hookline's own timeouts), and callbacks
+by outcome with their ingest latency; the archiver counts the ``job.archived`` events it makes;
+the dispatcher counts attempts by result, their latency, and the
 subscriptions the store reports it disabled; ``/metrics`` reads the backlog gauges from the store
 at scrape time, so every process reports the shared backlog, whatever its role.
 """

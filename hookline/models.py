@@ -47,9 +47,11 @@ class Snapshot:
     raw: Any = None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Inbound:
-    """One callback (or poll result) as received, before it is matched to a job."""
+    """What hookline heard from (or about) an upstream — a callback, a poll answer, a submit answer,
+    or its own timeout — before it is matched to a job. Frozen: it is built once, complete, by
+    ``receiver.ingest.heard`` and recorded as it is."""
 
     provider: str
     body: bytes

@@ -3,7 +3,9 @@
 The answer (200 with the outcome) is sent only after the callback, its job change and its events
 are committed. A wrong token is 401 and stores nothing. A body that is not JSON, or has no task
 id, is 400 — and is still kept in the callback log as ``rejected``. A body over
-``HOOKLINE_MAX_BODY_BYTES`` is 413.
+``HOOKLINE_MAX_BODY_BYTES`` is 413. ``/callbacks/{provider}/{token}/`` (a trailing slash, as people
+paste it) is served the same, directly: never with a redirect, which Java senders (midjourney-proxy's
+RestTemplate) do not follow for a POST and count as delivered.
 
 This is the hot path, so it is served by :class:`CallbackFastPath`, a plain ASGI middleware that
 answers ``POST /callbacks/...`` itself instead of going through Starlette's routing, exception
@@ -26,11 +28,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hookline.api.http import is_number, read_body
 from hookline.errors import InputError
-from hookline.models import Inbound
-from hookline.nesting import MAX_DEPTH, too_deep
 from hookline.runtime import Runtime
-from hookline.tokens import MIN_TOKEN_LENGTH, redact
-from receiver.adapters import ADAPTERS, AdapterError
+from hookline.tokens import MIN_TOKEN_LENGTH
+from receiver import ingest
+from receiver.adapters import ADAPTERS
 
 # Headers worth keeping with a callback: they help tell senders apart when something goes wrong.
 KEPT_HEADERS = frozenset(
@@ -54,34 +55,20 @@ class CallbackReceiver:
     ) -> tuple[int, bytes]:
         """(status, JSON body) for a callback whose body has been read (within the size limit)."""
         rt = self.rt
-        adapter = ADAPTERS.get(provider)
-        if adapter is None:
+        if provider not in ADAPTERS:
             # Not echoed when it could be a token (/callbacks/<token>/<token>).
             shown = provider if len(provider) < MIN_TOKEN_LENGTH and rt.callback_token not in provider else "***"
             return 404, _error("unknown_provider", f"unknown provider {shown!r}; use one of: {', '.join(ADAPTERS)}")
         if not hmac.compare_digest(token.encode(), rt.callback_token.encode()):
             return 401, _error("unauthorized", "wrong callback token: use the URL 'hookline info' prints")
-        body = redact(body, rt.callback_token)
-        inbound = Inbound(provider=provider, body=body, headers=headers, received_at=rt.clock.now())
-        try:
-            document = orjson.loads(body)
-            if too_deep(body, document):
-                # Kept, like any callback, but never turned into events nobody could read.
-                inbound.reject_reason = f"the body nests arrays and objects more than {MAX_DEPTH} levels deep"
-            else:
-                inbound.snapshot = adapter(document)
-        except orjson.JSONDecodeError as exc:
-            inbound.reject_reason = f"the body is not valid JSON: {exc}"
-        except AdapterError as exc:
-            inbound.reject_reason = exc.message
-        result = await rt.store.record_callback(inbound)
-        rt.metrics.emitted(result.event_types)
+        inbound = ingest.heard(
+            provider, "callback", body, rt.clock.now(), callback_token=rt.callback_token, headers=headers
+        )
+        result = await ingest.record(rt, inbound, started=started)
         if inbound.reject_reason is not None:
-            rt.metrics.received(provider, result.outcome, None)
             return 400, _error(
                 "invalid_callback", inbound.reject_reason, callback_id=result.callback_id, outcome="rejected"
             )
-        rt.metrics.received(provider, result.outcome, time.perf_counter() - started)
         return 200, orjson.dumps(
             {"callback_id": result.callback_id, "job_id": result.job_id, "outcome": result.outcome}
         )
@@ -98,6 +85,8 @@ class CallbackFastPath:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].startswith("/callbacks/"):
             parts = scope["path"].split("/")
+            if len(parts) == 5 and parts[4] == "":
+                parts.pop()  # a trailing slash
             if len(parts) == 4 and parts[2] and parts[3]:
                 await self._serve(scope, receive, send, parts[2], parts[3])
                 return

@@ -14,7 +14,13 @@ FRACTIONS = {
     "duplicate": "fraction of callbacks sent twice",
     "reorder": "fraction of callbacks held back 1-3 steps, so they arrive out of order",
     "fail": "fraction of jobs that fail part-way through",
-    "moderate": "fraction of submissions refused for moderation (mjproxy code 24, useapi 422)",
+    "moderate": "fraction of jobs moderated (mjproxy: a FAILURE '[Image denied] …'; useapi: 422)",
+    "first-failure": "fraction of mjproxy tasks whose first and only callback is a FAILURE",
+    "late-failure": "fraction of mjproxy tasks that send a FAILURE '任务超时' after their SUCCESS",
+    "cancel": "fraction of mjproxy tasks cancelled part-way (a FAILURE '取消任务', as trueai)",
+    "blank-polls": 'fraction of polls that say nothing (mjproxy status "", useapi 404)',
+    "submit-trouble": "fraction of submissions answered 502 by a reverse proxy",
+    "busy": "fraction of mjproxy submissions answered as new-api's busy (429 code 30, 400 do_request_failed)",
 }
 
 
@@ -45,6 +51,19 @@ def register(commands: Any) -> None:
     parser.add_argument("--no-callbacks", action="store_true", help="never call back (hookline must poll)")
     parser.add_argument("--link-ttl", type=float, default=86400.0, help="seconds until result links expire")
     parser.add_argument("--cdn-failures", type=int, default=0, help="answer the next N image downloads 503")
+    parser.add_argument(
+        "--mjproxy-unknown",
+        choices=("empty", "204", "404", "400"),
+        default="empty",
+        help="how fetch answers an unknown mjproxy task: empty 200 (novicezk, default), 204 (trueai), 404, "
+        "400 task_no_found (new-api)",
+    )
+    parser.add_argument(
+        "--mjproxy-flavour",
+        choices=("novicezk", "trueai", "newapi", "mixed"),
+        default="novicezk",
+        help="the midjourney-proxy fork whose task bodies to send (mixed: one per task)",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -74,6 +93,14 @@ def knobs_from(args: argparse.Namespace) -> Knobs:
         callbacks=not args.no_callbacks,
         link_ttl=args.link_ttl,
         cdn_failures=args.cdn_failures,
+        first_failure=args.first_failure,
+        late_failure=args.late_failure,
+        cancel=args.cancel,
+        blank_polls=args.blank_polls,
+        mjproxy_unknown=args.mjproxy_unknown,
+        submit_trouble=args.submit_trouble,
+        busy=args.busy,
+        mjproxy_flavour=args.mjproxy_flavour,
     )
 
 

@@ -5,6 +5,12 @@ in a temporary directory, and a sample subscriber that verifies every event's St
 signature and prints it as it arrives; then it submits blends to both providers and exits once
 each job is archived (or has failed), with a summary of what hookline had to recover by polling.
 Everything listens on 127.0.0.1 and is gone afterwards.
+
+``--chaos`` turns the upstreams' bad days on as well (:data:`CHAOS`): failures as first and only
+callback, late failures after success, cancels and moderation as failure texts, polls that say
+nothing, a proxy's 502 and new-api's "busy" on submit, the forks' body shapes. The demo succeeds
+only when every job ends in its true final state (what the simulator really did with it) and every
+event hookline emitted reached the subscriber.
 """
 
 from __future__ import annotations
@@ -36,6 +42,20 @@ from simulator import Knobs, Simulator
 
 TOLERANCE = 300  # seconds: how far a webhook-timestamp may be from now, as the reference libraries allow
 ENDED = ("job.archived", "job.failed", "job.moderated", "job.cancelled")
+# The bad days ``--chaos`` turns on, on top of lost and reordered callbacks.
+CHAOS: dict[str, Any] = {
+    "duplicate": 0.2,
+    "fail": 0.1,
+    "moderate": 0.1,
+    "cancel": 0.1,
+    "first_failure": 0.1,
+    "late_failure": 0.3,
+    "blank_polls": 0.3,
+    "submit_trouble": 0.2,
+    "busy": 0.2,
+    "mjproxy_unknown": "204",
+    "mjproxy_flavour": "mixed",
+}
 
 
 def register(commands: Any) -> None:
@@ -47,11 +67,17 @@ def register(commands: Any) -> None:
         "subscriber that verifies signatures; submit blends to both providers; print every event as it "
         "arrives; exit when the jobs are done.",
     )
-    parser.add_argument("--jobs", type=int, default=1, help="blends per provider (default 1)")
+    parser.add_argument("--jobs", type=int, default=None, help="blends per provider (default 1; 4 with --chaos)")
     parser.add_argument("--step-delay", type=float, default=0.4, help="seconds between upstream steps (default 0.4)")
     parser.add_argument("--drop", type=float, default=0.3, help="fraction of callbacks the upstreams lose (0.3)")
     parser.add_argument("--seed", type=int, default=None, help="seed for the simulator (repeatable runs)")
     parser.add_argument("--timeout", type=float, default=120.0, help="give up after this many seconds (120)")
+    parser.add_argument(
+        "--chaos",
+        action="store_true",
+        help="the upstreams' bad days too: failures, cancels, moderation, late failures, polls that say "
+        "nothing, 502s and 'busy' answers on submit, the forks' body shapes",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -60,8 +86,10 @@ def _run(args: argparse.Namespace) -> int:
     from hookline.logs import configure
 
     configure("text", "warning")
-    knobs = Knobs(seed=args.seed, step_delay=args.step_delay, drop=args.drop, reorder=0.3)
-    return run_async(lambda: run_demo(knobs, jobs=args.jobs, timeout=args.timeout))
+    chaos = CHAOS if args.chaos else {}
+    knobs = Knobs(seed=args.seed, step_delay=args.step_delay, drop=args.drop, reorder=0.3, **chaos)
+    jobs = args.jobs if args.jobs is not None else (4 if args.chaos else 1)
+    return run_async(lambda: run_demo(knobs, jobs=jobs, timeout=args.timeout))
 
 
 @dataclass
@@ -73,6 +101,7 @@ class Watcher:
     out: Callable[[str], None]
     ended: set[str] = field(default_factory=set)
     verified: int = 0
+    seen: set[str] = field(default_factory=set)  # webhook-ids received
     done: asyncio.Event = field(default_factory=asyncio.Event)
     started: float = field(default_factory=time.monotonic)
 
@@ -83,6 +112,7 @@ class Watcher:
                 self.out("  !! a delivery with a bad signature was refused")
                 return Response(status_code=401)
             self.verified += 1
+            self.seen.add(request.headers["webhook-id"])
             self.show(orjson.loads(body))
             return Response(status_code=204)
 
@@ -102,7 +132,7 @@ class Watcher:
         line = f"{time.monotonic() - self.started:6.1f}s  {data['provider']:7}  {data['job_id']}  {kind:14}"
         if kind == "job.progress":
             line += f" {data['progress']:>3}%"
-        elif kind in ("job.failed", "job.moderated"):
+        elif kind in ("job.failed", "job.moderated", "job.cancelled"):
             line += f" {data['error']}"
         elif kind == "job.submitted":
             line += f" {data['status']}, upstream id {data['upstream_id']}"
@@ -116,11 +146,20 @@ class Watcher:
                 self.done.set()
 
 
-async def run_demo(knobs: Knobs, *, jobs: int = 1, timeout: float = 120.0, out: Callable[[str], None] = print) -> int:
-    """Run the demo; 0 when every job was archived, 1 otherwise."""
+async def run_demo(
+    knobs: Knobs,
+    *,
+    jobs: int = 1,
+    timeout: float = 120.0,
+    out: Callable[[str], None] = print,
+    sim: Simulator | None = None,
+) -> int:
+    """Run the demo; 0 when every job ended in its true final state (archived, if it succeeded) and
+    every event reached the subscriber, 1 otherwise. ``sim`` (made from ``knobs`` when None) lets a
+    caller look at what the upstreams did."""
     from hookline.app import build_app
 
-    sim = Simulator(knobs)
+    sim = sim if sim is not None else Simulator(knobs)
     admin_token = secrets.token_urlsafe(24)
     watcher = Watcher(signing.generate_secret(), expected=2 * jobs, out=out)
     with tempfile.TemporaryDirectory(prefix="hookline-demo-") as tmp:
@@ -156,18 +195,30 @@ async def _submit(api: httpx.AsyncClient, sim_url: str, jobs: int, out: Callable
 async def _summary(
     api: httpx.AsyncClient, ids: list[str], sim: Simulator, watcher: Watcher, out: Callable[[str], None]
 ) -> int:
+    """Print how each job ended; 0 when each is in its true final state (archived if it succeeded)
+    and every event hookline emitted reached the subscriber."""
     jobs = [(await api.get(f"/v1/jobs/{job_id}")).json() for job_id in ids]
     dropped = sum(cb.dropped for cb in sim.callbacks)
     polls = sum(c["source"] == "poll" for j in jobs for c in j["callbacks"])
+    resent = sum(max(0, (j.get("submission") or {}).get("attempts", 1) - 1) for j in jobs)
+    emitted = {e["id"] for j in jobs for e in j["events"]}
+    missing = emitted - watcher.seen
     out(
         f"\n{watcher.verified} events delivered, every signature verified. The upstreams lost {dropped} "
-        f"callback(s); hookline polled {polls} time(s) for jobs that went quiet."
+        f"callback(s); hookline polled {polls} time(s) for jobs that went quiet and sent {resent} blend(s) "
+        f"again after a temporary upstream error."
     )
-    ok = True
+    ok = not missing
+    if missing:
+        out(f"  !! {len(missing)} event(s) never reached the subscriber")
     for j in jobs:
+        task = sim.tasks.get((j["provider"], j["upstream_id"] or ""))
+        truth = task.truth if task is not None else None
         state = (j.get("archive") or {}).get("state", "not archived")
-        out(f"  {j['provider']:7}  {j['id']}  {j['status']}, {state}")
-        ok = ok and j["status"] == "succeeded" and state == "archived"
+        right = j["status"] == truth and (truth != "succeeded" or state == "archived")
+        note = "" if right else f"   !! the upstream really: {truth or 'never got it'}"
+        out(f"  {j['provider']:7}  {j['id']}  {j['status']}, {state}{note}")
+        ok = ok and right
     return 0 if ok else 1
 
 

@@ -7,6 +7,13 @@ task's hook, unless the knobs drop it; a duplicated callback is sent twice; a re
 back one to three steps, so it arrives after later ones. Nothing is retried (neither upstream
 retries). Per-task randomness comes from ``Random(f"{seed}:{provider}:{number}")``, so with a seed
 the n-th task of a provider always gets the same fate, whatever the timing.
+
+The bad-day knobs (issue 16, PROVIDERS.md §6) make the upstreams behave as the real services do when
+things go wrong: a FAILURE as the first and only callback, a late FAILURE after a SUCCESS, cancels
+and moderation as FAILURE texts, polls that say nothing (new-api's ``status: ""``; 204/404/400 for
+an unknown task), a reverse proxy's 502 and new-api's "busy" answers on submit, and the body shapes
+of the trueai fork and of new-api. ``SimTask.truth`` is what really became of a task, whatever the
+callbacks said: the demo checks hookline against it.
 """
 
 from __future__ import annotations
@@ -51,7 +58,7 @@ class Knobs:
     duplicate: float = 0.0  # callbacks sent twice
     reorder: float = 0.0  # callbacks held back 1-3 steps, so they arrive after later ones
     fail: float = 0.0  # jobs that end in failure part-way through
-    moderate: float = 0.0  # submissions refused for moderation (mjproxy code 24, useapi 422)
+    moderate: float = 0.0  # jobs moderated: mjproxy a FAILURE with a moderation text, useapi a 422
     queue_full: int = 0  # the next N submissions are answered "queue full" (mjproxy 23, useapi 429)
     mjproxy_slots: int = 3  # mjproxy tasks running at once per account (coreSize)
     mjproxy_queue: int = 10  # mjproxy tasks waiting for a slot (queueSize); beyond: code 23
@@ -62,6 +69,15 @@ class Knobs:
     callbacks: bool = True  # False: never call back (an aggregator that strips notifyHook)
     link_ttl: float = 86400.0  # result links expire (ex=) this many seconds after they are made
     cdn_failures: int = 0  # the next N image downloads answer 503, as a CDN sometimes does
+    # Bad days (issue 16): fractions like the ones above unless said otherwise.
+    first_failure: float = 0.0  # mjproxy tasks whose first and only callback is FAILURE ([Internal Server Error])
+    late_failure: float = 0.0  # mjproxy tasks that send a FAILURE 任务超时 one step after a delivered SUCCESS
+    cancel: float = 0.0  # mjproxy tasks cancelled part-way (trueai: FAILURE 取消任务)
+    blank_polls: float = 0.0  # poll answers that say nothing: mjproxy ``status: ""``, useapi 404
+    mjproxy_unknown: str = "empty"  # fetch of an unknown mjproxy task: empty (200) | 204 | 404 | 400 (new-api)
+    submit_trouble: float = 0.0  # submissions answered 502 by a reverse proxy (no task is made)
+    busy: float = 0.0  # mjproxy submissions answered as new-api's busy: 429 code 30 or 400 do_request_failed
+    mjproxy_flavour: str = "novicezk"  # task bodies: novicezk | trueai | newapi | mixed (one per task)
 
 
 @dataclass
@@ -105,6 +121,10 @@ class SimTask:
     dimensions: str
     base_url: str
     fail_at: int | None = None  # the step at which it fails, if it does
+    truth: str | None = None  # how it really ended: succeeded | failed | moderated | cancelled
+    content_type: str = "application/json"  # of its callbacks
+    # What the upstream shows of the task (callbacks and polls); None: ``doc`` as it is.
+    render: Callable[[SimTask, dict[str, Any], str], dict[str, Any]] | None = None
     running: bool = False
     finished: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
@@ -191,6 +211,18 @@ class Simulator:
     def random3(self) -> int:
         return self._rng.randrange(1000)
 
+    def chance(self, fraction: float) -> bool:
+        """A draw from the simulator's own (seeded) randomness, for answers not tied to one task."""
+        return fraction > 0 and self._rng.random() < fraction
+
+    def shown(self, task: SimTask, purpose: str) -> dict[str, Any]:
+        """What the upstream shows of ``task`` now, for a ``callback`` or a ``poll``."""
+        return self.rendered(task, task.doc, purpose)
+
+    @staticmethod
+    def rendered(task: SimTask, doc: dict[str, Any], purpose: str) -> dict[str, Any]:
+        return task.render(task, doc, purpose) if task.render is not None else doc
+
     def new_task(self, provider: str, doc_id: str, hook: str | None, dimensions: str, base_url: str) -> SimTask:
         number = self._numbers[provider] = self._numbers[provider] + 1
         seed = self.knobs.seed
@@ -272,9 +304,10 @@ class Simulator:
 
     def notify(self, task: SimTask) -> None:
         """Send the task's current snapshot to its hook, as unreliably as the knobs say."""
+        late = task.extra.pop("late_callbacks", [])  # sent one step after this one, if this one is
         if not task.hook or not self.knobs.callbacks:
             return
-        body = orjson.dumps(task.doc)
+        body = orjson.dumps(self.shown(task, "callback"))
         rng, knobs = task.rng, self.knobs
         if rng.random() < knobs.drop:
             self.callbacks.append(SentCallback(task.provider, task.id, task.hook, body, dropped=True))
@@ -282,19 +315,25 @@ class Simulator:
         copies = 2 if rng.random() < knobs.duplicate else 1
         # Held back past 1-3 later steps (the extra half step avoids a tie with the next callback).
         delay = knobs.step_delay * (rng.randint(1, 3) + 0.5) if rng.random() < knobs.reorder else 0.0
-        for _ in range(copies):
-            self.spawn(self._send(task, task.hook, body, delay))
+        for copy in range(copies):
+            self.spawn(self._send(task, task.hook, body, delay, late if copy == 0 else []))
 
-    async def _send(self, task: SimTask, url: str, body: bytes, delay: float) -> None:
+    async def _send(self, task: SimTask, url: str, body: bytes, delay: float, late: list[bytes]) -> None:
         if delay:
             await asyncio.sleep(delay)
+        await self._post(task, url, body)
+        for then in late:
+            await asyncio.sleep(self.knobs.step_delay)
+            await self._post(task, url, then)
+
+    async def _post(self, task: SimTask, url: str, body: bytes) -> None:
         record = SentCallback(task.provider, task.id, url, body)
         self.callbacks.append(record)
         if self._session is None:
             record.error = "the simulator is not running"
             return
         try:
-            async with self._session.post(url, data=body, headers={"Content-Type": "application/json"}) as answer:
+            async with self._session.post(url, data=body, headers={"Content-Type": task.content_type}) as answer:
                 record.status = answer.status
                 await answer.read()
         except (aiohttp.ClientError, TimeoutError) as exc:

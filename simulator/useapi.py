@@ -1,12 +1,15 @@
-"""The simulated useapi.net Midjourney API (v1 routes, v2-shaped job objects, as since 2024-03).
+"""The simulated useapi.net Midjourney API (v1 routes, answered by v2 as since 2024-03-01).
 
 ``POST /v1/jobs/blend`` answers 200 with the job (status ``started``); 401 without the token (when
-one is required); 412 when ``blendUrls`` is missing, not 2 to 5 http(s) URLs, or (with
-``useapi_require_account``) ``discord``/``server``/``channel`` is missing; 400 for a bad
-``blendDimensions`` or ``maxJobs``; 413 when ``replyRef`` or ``replyUrl`` is over 1024 characters;
+one is required); 400 — v2's answer where v1 documented 412 — when ``blendUrls`` is missing, not 2
+to 5 http(s) URLs, or (with ``useapi_require_account``) ``discord``/``server``/``channel`` is
+missing, and for a bad ``blendDimensions`` or ``maxJobs``; 413 when ``replyRef`` or ``replyUrl`` is
+over 1024 characters;
 422 ``{error, jobid, status: "moderated", code}`` for a moderated blend (a ``moderated`` callback
 follows, as useapi's v2 examples expect); 429 ``{error, executingJobs, code}`` while ``maxJobs``
-(or the ``useapi_slots`` knob) jobs run. ``GET /v1/jobs/?jobid=`` answers the job, 404 when unknown.
+(or the ``useapi_slots`` knob) jobs run; with ``submit_trouble``, a reverse proxy's 502.
+``GET /v1/jobs/?jobid=`` answers the job, 404 when unknown (and, with ``blank_polls``, sometimes
+for a job it has).
 
 Callbacks to ``replyUrl`` carry the whole job: ``started``, ``progress`` (15, 46, 78 % in
 ``content``), then ``completed`` with ``attachments[0].url`` (or ``failed`` with ``error``).
@@ -26,6 +29,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from simulator.engine import CHANNEL, SERVER, SimTask, Simulator, Step
+from simulator.mjproxy import BAD_GATEWAY
 
 DIMENSIONS = {"Portrait": ("portrait", "2:3"), "Square": ("square", "1:1"), "Landscape": ("landscape", "3:2")}
 PROGRESS = (15, 46, 78)
@@ -68,6 +72,8 @@ def routes(sim: Simulator) -> list[Route]:
         body = await sim.record(request)
         if sim.knobs.answer_delay:
             await asyncio.sleep(sim.knobs.answer_delay)
+        if sim.chance(sim.knobs.submit_trouble):
+            return Response(BAD_GATEWAY, status_code=502, media_type="text/html")
         if not authorized(request):
             return _error(401, "Unauthorized")
         try:
@@ -78,11 +84,11 @@ def routes(sim: Simulator) -> list[Route]:
             return _error(400, "The body must be a JSON object")
         urls = doc.get("blendUrls")
         if not urls:
-            return _error(412, MISSING)
+            return _error(400, MISSING)
         if not isinstance(urls, list) or not 2 <= len(urls) <= 5 or not all(_is_url(u) for u in urls):
-            return _error(412, BAD_URLS)
+            return _error(400, BAD_URLS)
         if sim.knobs.useapi_require_account and not all(doc.get(k) for k in ("discord", "server", "channel")):
-            return _error(412, MISSING)
+            return _error(400, MISSING)
         dimensions = doc.get("blendDimensions")
         if dimensions is not None and dimensions not in DIMENSIONS:
             return _error(400, "blendDimensions must be Portrait, Square or Landscape")
@@ -112,6 +118,7 @@ def routes(sim: Simulator) -> list[Route]:
         if sim.should(task, sim.knobs.moderate):
             task.doc = _job(task, "moderated", error=MODERATED)
             task.finished = True
+            task.truth = "moderated"
             sim.run(task, [lambda t: None])  # the moderated webhook follows the 422
             return _error(422, MODERATED, jobid=jobid, status="moderated")
         if sim.should(task, sim.knobs.fail):
@@ -131,7 +138,7 @@ def routes(sim: Simulator) -> list[Route]:
         if not jobid:
             return _error(400, "Required param jobid is missing or empty")
         task = sim.tasks.get(("useapi", jobid))
-        if task is None:
+        if task is None or sim.chance(sim.knobs.blank_polls):
             return _error(404, f"Job {jobid} not found")
         return _json(task.doc)
 
@@ -187,6 +194,7 @@ def _steps(sim: Simulator, task: SimTask) -> list[Step]:
                     t, "failed", content="(Waiting to start)", embeds=embeds, error="Invalid link", errorDetails=details
                 )
                 t.finished = True
+                t.truth = "failed"
                 return
             t.doc = _job(t, "progress", content=f"({percent}%) (fast)")
 
@@ -211,5 +219,6 @@ def _steps(sim: Simulator, task: SimTask) -> list[Step]:
         }
         buttons = ["U1", "U2", "U3", "U4", "🔄", "V1", "V2", "V3", "V4"]
         t.doc = _job(t, "completed", buttons=buttons, attachments=[attachment])
+        t.truth = "succeeded"
 
     return [started, *(progress(p, i) for i, p in enumerate(PROGRESS, start=2)), completed]

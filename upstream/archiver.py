@@ -5,9 +5,9 @@ A job that becomes ``succeeded`` with image URLs is queued for the archive in th
 egress guard (``HOOKLINE_ARCHIVE_MAX_BYTES``, image types only) into the content-addressed archive,
 and then marks it archived and emits ``job.archived`` with ``data.archived_images`` in one
 transaction. A failed attempt keeps the images it got, is retried on
-``HOOKLINE_ARCHIVE_RETRY_SCHEDULE`` (±20 % jitter), and shows on the job (``archive``: state,
-attempts, last error); a refusal that cannot change (not an image, too large, a private address)
-fails it at once.
+``HOOKLINE_ARCHIVE_RETRY_SCHEDULE`` (by the one retry policy, ``hookline.retry``: ±20 % jitter),
+and shows on the job (``archive``: state, attempts, last error); a refusal that cannot change (not
+an image, too large, a private address) fails it at once.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import logging
 import random
 
 from hookline.egress import EgressGuard
+from hookline.retry import RetryPolicy
 from hookline.runtime import Runtime
 from hookline.store.work import ArchiveClaim, ArchivedImage
 from upstream.archive import Archive
@@ -24,7 +25,6 @@ from upstream.worker import Worker
 
 log = logging.getLogger(__name__)
 CONCURRENCY = 8
-JITTER = 0.2
 
 
 def archive_url(rt: Runtime, sha256: str) -> str:
@@ -40,6 +40,7 @@ class Archiver(Worker[ArchiveClaim]):
         self.cfg = rt.config.upstream
         self.archive = Archive(rt.config.archive_dir)
         self.rng = rng or random.Random()
+        self.policy = RetryPolicy(self.cfg.archive_retry_schedule)
         self.lease = self.cfg.timeout * 4 + 30.0  # a job has at most a few images
         guard = EgressGuard.from_config(rt.config)
         self.fetcher = ImageFetcher(guard, timeout=self.cfg.timeout)
@@ -76,14 +77,12 @@ class Archiver(Worker[ArchiveClaim]):
         if not problems:
             event = await self.rt.store.complete_archive(claim.job_id, self.owner, archived, now)
             if event is not None:
+                metrics.emitted([event.type])
                 metrics.archive_downloads.labels("archived").inc()
                 log.info("archived %d images", len(archived), extra={"job_id": claim.job_id})
             return
-        schedule = self.cfg.archive_retry_schedule
-        retry_at = None
-        if not permanent and claim.attempts < len(schedule):
-            delay = schedule[claim.attempts]
-            retry_at = now + delay * self.rng.uniform(1 - JITTER, 1 + JITTER)
+        delay = None if permanent else self.policy.delay(claim.attempts + 1, self.rng)
+        retry_at = now + delay if delay is not None else None
         error = "; ".join(problems)
         await self.rt.store.fail_archive(claim.job_id, self.owner, error, archived, retry_at, now)
         metrics.archive_downloads.labels("retry" if retry_at is not None else "failed").inc()

@@ -1,13 +1,15 @@
 """What the submit queue and the reconciler need from an upstream API, whichever it is.
 
 An :class:`UpstreamClient` sends a blend and reads the answer into a :class:`SubmitOutcome`
-(``sent``: the upstream took it; ``hold``: its queue is full, try later; ``refused``: it said no,
-with its message), and polls jobs (:class:`Polled`: the raw snapshot, or None when the upstream
-does not know the task). The upstream base URLs are operator configuration, trusted, so these
-clients (httpx; low volume) do not go through the egress guard. Transport failures become
-:class:`~hookline.errors.UpstreamError` ``from`` the httpx error; ``retryable`` is True only when
-the request cannot have reached the upstream (connecting failed), so sending again is safe.
-Tokens are sent as headers and never logged.
+(``sent``: the upstream took it; ``hold``: temporary trouble or a full queue, try later; ``refused``:
+it said no, with its message), and polls jobs (:class:`Polled`: the raw snapshot, or None when the
+upstream does not know the task — see :func:`says_unknown`). The upstream base URLs are operator
+configuration, trusted, so these clients (httpx; low volume) do not go through the egress guard.
+Transport failures become :class:`~hookline.errors.UpstreamError` ``from`` the httpx error;
+``retryable`` is True for every transport failure (connecting, a timeout, a dropped connection):
+that is temporary trouble, and sending again is how the submit queue gets through it (at least
+once: a blend that did reach the upstream before the failure may be sent twice). Tokens are sent
+as headers and never logged.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ from hookline.errors import UpstreamError
 from hookline.models import Job, Snapshot
 
 EXCERPT = 300
+# Answers that mean "not now" rather than "no": a request timeout, "too early", rate limits (new-api
+# code 30 "group saturated" is a 429) and server errors (a reverse proxy's 502/504 included).
+TEMPORARY_STATUSES = frozenset({408, 425, 429, *range(500, 600)})
+# Poll answers that mean "this upstream does not know the task (now)": trueai's 204 for a null task,
+# 404/410 (useapi v3 answers 410 once a job has expired).
+UNKNOWN_STATUSES = frozenset({204, 404, 410})
 
 
 @dataclass(slots=True)
@@ -98,13 +106,32 @@ class Transport:
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise UpstreamError(f"cannot reach {self.name}: {type(exc).__name__}", retryable=True) from exc
         except httpx.TimeoutException as exc:
-            raise UpstreamError(f"{self.name} did not answer in time ({type(exc).__name__})") from exc
+            raise UpstreamError(f"{self.name} did not answer in time ({type(exc).__name__})", retryable=True) from exc
+        except httpx.TransportError as exc:
+            raise UpstreamError(f"{self.name} connection failed: {type(exc).__name__}", retryable=True) from exc
         except httpx.HTTPError as exc:
             raise UpstreamError(f"{self.name} request failed: {type(exc).__name__}: {exc}") from exc
         return Answer(response.status_code, response.headers.get("content-type"), response.content)
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+def temporary(answer: Answer) -> bool:
+    """True when the answer is temporary trouble (see :data:`TEMPORARY_STATUSES`)."""
+    return answer.status in TEMPORARY_STATUSES
+
+
+def says_unknown(answer: Answer) -> bool:
+    """True when a poll answer says the upstream does not know the task: 204, 404, 410, a 200 with
+    an empty or ``null`` body (midjourney-proxy's ``fetch`` of an unknown id), or new-api's 400
+    ``task_no_found``. The job keeps waiting; this is no error."""
+    body = answer.body.strip()
+    if answer.status in UNKNOWN_STATUSES:
+        return True
+    if answer.status == 200 and body in (b"", b"null"):
+        return True
+    return answer.status == 400 and b"task_no_found" in body
 
 
 def failed(job_id: str, message: str, raw: Any, *, status: str = "failed", upstream_id: str | None = None) -> Snapshot:

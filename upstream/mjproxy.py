@@ -4,9 +4,14 @@ when ``HOOKLINE_MJPROXY_TOKEN`` is set).
 
 Submit answers (``SubmitResultVO``, HTTP 200 even for errors; ``result`` may be a JSON number on
 aggregators): code 1 → the job is ``submitted`` with the task id; 22 → ``queued`` (the proxy's own
-queue; callbacks come when it starts); 23 → hold in hookline's queue and send again later (``result``
-is null there); anything else (4 validation, 24 banned, 3 no account, a non-200) → ``failed`` with
-the upstream's description.
+queue; callbacks come when it starts); 23 (queue full; ``result`` is null there) and temporary
+trouble → hold in hookline's queue and send again later. Temporary trouble is HTTP 408, 425, 429 or
+5xx (a reverse proxy's 502; new-api's code 30 "group saturated" is a 429) and new-api's HTTP 400
+``do_request_failed`` (its own upstream was unreachable). Anything else (4 validation, 3 no account,
+another non-200) → ``failed`` with the upstream's description.
+
+Polls: ``fetch`` answers of an unknown task (empty body, 204, 404, 410, new-api's 400
+``task_no_found``) are "unknown" (:func:`~upstream.client.says_unknown`).
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ from hookline.errors import UpstreamError
 from hookline.models import Job, Snapshot
 from receiver.adapters.common import normalize_progress, text
 from upstream.blend import BOT_TYPES, DIMENSIONS
-from upstream.client import Answer, Polled, SubmitOutcome, Transport, failed, raw_of
+from upstream.client import Answer, Polled, SubmitOutcome, Transport, failed, raw_of, says_unknown, temporary
 
 ACCEPTED = {1: "submitted", 22: "queued"}
 QUEUE_FULL = 23
+BUSY = 30  # new-api: the user's group is saturated
+DO_REQUEST_FAILED = b"do_request_failed"  # new-api: it could not reach its own upstream
 
 
 def blend_body(job_id: str, request: dict[str, Any], callback_url: str) -> dict[str, Any]:
@@ -46,8 +53,10 @@ def _code(value: Any) -> int | None:
 def interpret(job_id: str, answer: Answer) -> SubmitOutcome:
     """What a submit answer means for the job (see the module docstring)."""
     doc = answer.json()
+    message = f"mjproxy answered HTTP {answer.status}: {answer.excerpt()}"
+    if temporary(answer) or (answer.status == 400 and DO_REQUEST_FAILED in answer.body):
+        return SubmitOutcome("hold", answer, reason=message)
     if answer.status != 200 or not isinstance(doc, dict) or "code" not in doc:
-        message = f"mjproxy answered HTTP {answer.status}: {answer.excerpt()}"
         return SubmitOutcome("refused", answer, failed(job_id, message, raw_of(answer)), message)
     code = _code(doc.get("code"))
     description = text(doc.get("description")) or "(no description)"
@@ -58,6 +67,8 @@ def interpret(job_id: str, answer: Answer) -> SubmitOutcome:
         return SubmitOutcome("sent", answer, snapshot)
     if code == QUEUE_FULL:
         return SubmitOutcome("hold", answer, reason=f"mjproxy queue full (code 23): {description}")
+    if code == BUSY:
+        return SubmitOutcome("hold", answer, reason=f"mjproxy busy (code 30): {description}")
     message = f"code {doc.get('code')}: {description}"
     if code in ACCEPTED:
         message += " (but no task id in 'result')"
@@ -106,10 +117,10 @@ class MjproxyClient:
             answer = await self._http.request("GET", f"/mj/task/{quote(job.upstream_id or '', safe='')}/fetch")
         except UpstreamError as exc:
             return Polled(job.id, None, error=str(exc))
+        if says_unknown(answer):
+            return Polled(job.id, None)  # e.g. TaskController.fetch: unknown id → 200, empty body
         if answer.status != 200:
             return Polled(job.id, None, error=f"fetch answered HTTP {answer.status}")
-        if not answer.body.strip() or answer.body.strip() == b"null":
-            return Polled(job.id, None)  # TaskController.fetch: unknown id → 200, empty body
         return Polled(job.id, answer.body, answer.content_type)
 
     async def close(self) -> None:

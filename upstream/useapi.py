@@ -2,9 +2,15 @@
 ``HOOKLINE_USEAPI_URL`` with ``Authorization: Bearer HOOKLINE_USEAPI_TOKEN``.
 
 Submit answers: 200 → the job object (status ``started``: ``submitted``); 429 (``maxJobs`` jobs
-already run) → hold in hookline's queue and send again later; 422 → ``moderated`` with useapi's
-message (the answer carries the jobid and ``status: "moderated"``); anything else (400, 401, 402,
-412, 413, 504 "job queued, not tracked", 596, ...) → ``failed`` with useapi's ``error``.
+already run, or Discord's own rate limit) and other temporary trouble (408, 425, 5xx) → hold in
+hookline's queue and send again later; 422 → ``moderated`` with useapi's message (the answer carries
+the jobid and ``status: "moderated"``); anything else (400 — v2's validation errors —, 401, 402, 412,
+413, ...) → ``failed`` with useapi's ``error``. ``maxJobs`` is sent only when
+``HOOKLINE_USEAPI_MAX_JOBS`` is set, so the account's own setting applies otherwise.
+
+useapi.net routes v1 to v2 since 2024-03-01, and its v2 pages say Midjourney support was
+discontinued on 2026-06-24; hookline still submits and polls through the documented v1 routes.
+Polls answered 204, 404, 410 or with an empty body are "unknown".
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from hookline.models import Job
 from receiver.adapters import useapi as adapter
 from receiver.adapters.common import AdapterError, text
 from upstream.blend import DIMENSIONS
-from upstream.client import Answer, Polled, SubmitOutcome, Transport, failed, raw_of
+from upstream.client import Answer, Polled, SubmitOutcome, Transport, failed, raw_of, says_unknown, temporary
 
 
 def blend_body(job_id: str, request: dict[str, Any], callback_url: str, cfg: UpstreamConfig) -> dict[str, Any]:
@@ -33,7 +39,8 @@ def blend_body(job_id: str, request: dict[str, Any], callback_url: str, cfg: Ups
     ):
         if value:
             body[name] = value
-    body["maxJobs"] = cfg.useapi_max_jobs
+    if cfg.useapi_max_jobs_set:
+        body["maxJobs"] = cfg.useapi_max_jobs
     body["replyUrl"] = callback_url
     body["replyRef"] = job_id
     return body
@@ -48,6 +55,10 @@ def interpret(job_id: str, answer: Answer) -> SubmitOutcome:
         count = f"; {len(running)} jobs executing" if isinstance(running, list) else ""
         return SubmitOutcome(
             "hold", answer, reason=f"useapi maxJobs reached (429): {message or answer.excerpt()}{count}"
+        )
+    if temporary(answer):
+        return SubmitOutcome(
+            "hold", answer, reason=f"useapi answered HTTP {answer.status}: {message or answer.excerpt()}"
         )
     if answer.status in (200, 422) and isinstance(doc, dict):
         try:
@@ -88,7 +99,7 @@ class UseapiClient:
             answer = await self._http.request("GET", "/v1/jobs/", params={"jobid": job.upstream_id})
         except UpstreamError as exc:
             return Polled(job.id, None, error=str(exc))
-        if answer.status == 404:
+        if says_unknown(answer):
             return Polled(job.id, None)
         if answer.status != 200:
             return Polled(job.id, None, error=f"GET /v1/jobs/ answered HTTP {answer.status}")

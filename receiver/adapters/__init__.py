@@ -11,11 +11,11 @@ from typing import Any
 
 from hookline.models import Snapshot
 from receiver.adapters import mjproxy, useapi
-from receiver.adapters.common import AdapterError
+from receiver.adapters.common import AdapterError, NoStatus
 
 ADAPTERS: dict[str, Callable[[Any], Snapshot]] = {
     "mjproxy": mjproxy.parse,
     "useapi": useapi.parse,
 }
 
-__all__ = ["ADAPTERS", "AdapterError"]
+__all__ = ["ADAPTERS", "AdapterError", "NoStatus"]

@@ -20,6 +20,12 @@ class AdapterError(HooklineError):
         self.message = message
 
 
+class NoStatus(AdapterError):
+    """The payload names a task but says nothing about it (``status`` empty or missing, as new-api
+    answers until its own update loop has run). A callback like this is refused; a poll answer like
+    this means "unknown": the job keeps waiting."""
+
+
 def text(value: Any) -> str | None:
     """A string or number as a stripped string; anything else, or an empty string, as None."""
     if isinstance(value, bool):

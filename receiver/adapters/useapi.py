@@ -12,6 +12,7 @@ from typing import Any
 from hookline.models import Snapshot
 from receiver.adapters.common import (
     AdapterError,
+    NoStatus,
     content_percent,
     identifier,
     normalize_progress,
@@ -53,7 +54,7 @@ def parse(document: Any) -> Snapshot:
         raise AdapterError("no task id: a useapi callback carries the job in 'jobid'")
     raw_status = text(job.get("status")) or text(response.get("status"))
     if raw_status is None:
-        raise AdapterError("no 'status' in the callback")
+        raise NoStatus("no 'status' in the callback")
     status = STATUS.get(raw_status.lower())
     if status is None:
         raise AdapterError(f"unknown status {raw_status!r}; expected one of " + ", ".join(sorted(STATUS)))

@@ -170,3 +170,32 @@ def test_useapi_percentage_inside_the_prompt_is_not_progress() -> None:
 def test_useapi_moderated() -> None:
     snap = useapi({"jobid": "j", "status": "moderated", "error": "Unable to find posted message"})
     assert snap.status == "moderated" and snap.error == "Unable to find posted message"
+
+
+@pytest.mark.parametrize(
+    ("reason", "status"),
+    [
+        ("取消任务", "cancelled"),  # trueai: a user's cancel
+        ("Task cancelled by user", "cancelled"),
+        ("[Image denied] The image was flagged by our moderation", "moderated"),
+        ("Banned prompt detected", "moderated"),
+        ("banned word: blend", "moderated"),
+        ("Request was moderated", "moderated"),
+        ("提示词违规", "moderated"),
+        ("可能包含敏感词", "moderated"),
+        ("[Invalid link] Could not validate this link. Please try again later.", "failed"),
+        ("任务超时", "failed"),
+        ("[Internal Server Error] connection reset", "failed"),
+    ],
+)
+def test_mjproxy_failures_are_classified_by_their_text(reason: str, status: str) -> None:
+    snap = mjproxy({"id": "1", "status": "FAILURE", "progress": "", "failReason": reason})
+    assert snap.status == status and snap.error == reason  # the upstream's words stay
+
+
+def test_a_payload_without_a_status_says_nothing() -> None:
+    from receiver.adapters import NoStatus
+
+    for parse, doc in ((mjproxy, {"id": "1", "status": ""}), (useapi, {"jobid": "j1"})):
+        with pytest.raises(NoStatus):
+            parse(doc)

@@ -161,9 +161,10 @@ async def test_useapi_lifecycle_and_answers_follow_the_fixtures(sim: Sim, subscr
 @pytest.mark.parametrize(
     ("change", "status", "message"),
     [
-        ({"blendUrls": None}, 412, "blendUrls, discord, server or channel value is missing"),
-        ({"blendUrls": ["https://a.example/a.png"]}, 412, "one of blendUrls values not a valid URL"),
-        ({"blendUrls": ["https://a.example/a.png", "ftp://b"]}, 412, "not a valid URL"),
+        # v2 answers 400 where v1 documented 412 (useapi.net routes v1 to v2 since 2024-03-01).
+        ({"blendUrls": None}, 400, "blendUrls, discord, server or channel value is missing"),
+        ({"blendUrls": ["https://a.example/a.png"]}, 400, "one of blendUrls values not a valid URL"),
+        ({"blendUrls": ["https://a.example/a.png", "ftp://b"]}, 400, "not a valid URL"),
         ({"blendDimensions": "Tall"}, 400, "blendDimensions"),
         ({"maxJobs": 0}, 400, "maxJobs"),
         ({"replyRef": "r" * 1025}, 413, "replyRef or replyUrl is too long"),
@@ -177,7 +178,7 @@ async def test_useapi_validation_codes(sim: Sim, change: dict[str, Any], status:
     assert response.status_code == status
     assert message in response.json()["error"] and response.json()["code"] == status
     if change == {"blendUrls": None}:
-        assert response.json() == fixture_json("useapi-blend-00d-submit-412-error.json")
+        assert response.json() == {**fixture_json("useapi-blend-00d-submit-412-error.json"), "code": 400}
 
 
 async def test_useapi_429_when_max_jobs_run(sim_factory: SimFactory) -> None:
@@ -195,13 +196,17 @@ async def test_moderation_knob(sim_factory: SimFactory, subscriber: Any) -> None
     sink, url = subscriber
     s = await sim_factory(moderate=1.0)
     async with httpx.AsyncClient(base_url=s.url) as c:
-        mj = (await c.post("/mj/submit/blend", json=mj_body())).json()
+        mj = (await c.post("/mj/submit/blend", json=mj_body(f"{url}/mj"))).json()
         ua = await c.post("/v1/jobs/blend", json=useapi_body(s, f"{url}/u"))
-    assert mj["code"] == 24 and mj["result"] is None
+    # midjourney-proxy's blend endpoint never checks banned words: it accepts, then reports a FAILURE.
+    assert mj["code"] == 1 and mj["result"]
     assert ua.status_code == 422
     assert list(ua.json()) == list(fixture_json("useapi-blend-00e-submit-422-moderated.json"))
-    await wait_for(lambda: sink.received, what="the moderated webhook")
-    assert sink.received[0].json()["status"] == "moderated"
+    await wait_for(lambda: len(sink.received) == 3, what="the moderated webhook, SUBMITTED and the FAILURE")
+    assert [r.json()["status"] for r in sink.received if r.path == "/u"] == ["moderated"]
+    mj_callbacks = [r.json() for r in sink.received if r.path == "/mj"]
+    assert [c["status"] for c in mj_callbacks] == ["SUBMITTED", "FAILURE"]
+    assert mj_callbacks[1]["failReason"].startswith("[Image denied]")
 
 
 async def test_failure_knob_keeps_the_last_preview(sim_factory: SimFactory, subscriber: Any) -> None:

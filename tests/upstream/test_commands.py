@@ -9,8 +9,8 @@ import sys
 import httpx
 
 from hookline.cli import build_parser
-from simulator import Knobs
-from simulator.demo import run_demo
+from simulator import Knobs, Simulator
+from simulator.demo import CHAOS, run_demo
 from tests.support import REPO, free_port, wait_for
 
 
@@ -64,3 +64,22 @@ async def test_hookline_simulate_serves_the_upstream_apis() -> None:
         stdout, stderr = await process.communicate()
     assert process.returncode == 130 and b"Traceback" not in stderr  # Ctrl-C: a clean stop
     assert f"HOOKLINE_MJPROXY_URL=http://127.0.0.1:{port}" in stdout.decode()
+
+
+async def test_the_chaos_demo_ends_every_job_in_its_true_state_with_every_event_delivered() -> None:
+    lines: list[str] = []
+    sim = Simulator(Knobs(seed=1, step_delay=0.02, drop=0.3, reorder=0.3, **CHAOS))
+    code = await run_demo(sim.knobs, jobs=4, timeout=60, out=lines.append, sim=sim)
+    output = "\n".join(lines)
+    assert code == 0, output
+    assert "!!" not in output and "every signature verified" in output
+    truths = {t.truth for t in sim.tasks.values()}
+    assert {"succeeded", "moderated", "cancelled"} <= truths, truths  # this seed's bad days
+    assert any(cb.dropped for cb in sim.callbacks)
+
+
+def test_the_demo_takes_chaos_and_the_simulator_its_knobs() -> None:
+    parser = build_parser()
+    assert parser.parse_args(["demo", "--chaos"]).chaos is True
+    args = parser.parse_args(["simulate", "--busy", "0.2", "--mjproxy-flavour", "trueai", "--mjproxy-unknown", "204"])
+    assert (args.busy, args.mjproxy_flavour, args.mjproxy_unknown) == (0.2, "trueai", "204")

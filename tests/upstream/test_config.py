@@ -56,3 +56,21 @@ def test_every_bad_upstream_setting_is_reported_at_once() -> None:
 def test_secrets_stay_out_of_repr() -> None:
     config = Config.from_env({"HOOKLINE_USEAPI_TOKEN": "user:1-secret-token", "HOOKLINE_USEAPI_DISCORD": "discord-x"})
     assert "secret-token" not in repr(config) and "discord-x" not in repr(config)
+
+
+def test_submit_give_up_and_max_jobs() -> None:
+    up = Config.from_env({}).upstream
+    assert up.submit_give_up == 1800.0 and up.useapi_max_jobs_set is False
+    up = Config.from_env({"HOOKLINE_SUBMIT_GIVE_UP": "90.5", "HOOKLINE_USEAPI_MAX_JOBS": "7"}).upstream
+    assert up.submit_give_up == 90.5 and up.useapi_max_jobs == 7 and up.useapi_max_jobs_set is True
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env({"HOOKLINE_SUBMIT_GIVE_UP": "soon", "HOOKLINE_USEAPI_MAX_JOBS": "0"})
+    assert len(caught.value.problems) == 2
+
+
+def test_the_new_settings_are_flags_too() -> None:
+    from hookline.cli import build_parser, load_config
+
+    args = build_parser().parse_args(["serve", "--submit-give-up", "60", "--useapi-max-jobs", "4"])
+    up = load_config(args, environ={}).upstream
+    assert (up.submit_give_up, up.useapi_max_jobs, up.useapi_max_jobs_set) == (60.0, 4, True)

@@ -3,6 +3,7 @@ backend (the ``store`` fixture)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -102,8 +103,8 @@ async def test_finish_applies_the_answer_and_marks_the_submission(store: Store) 
     deliveries = await store.claim_deliveries("d", 10, time.time(), 60, 10)
     assert [d.event_id for d in deliveries] == [event.id]
 
-    refusal = answer(refused_id, "x")
-    refusal.snapshot = Snapshot(None, refused_id, "failed", None, error="code 4: base64List参数错误", raw={})
+    refused_snapshot = Snapshot(None, refused_id, "failed", None, error="code 4: base64List参数错误", raw={})
+    refusal = dataclasses.replace(answer(refused_id, "x"), snapshot=refused_snapshot)
     await store.finish_submission(refused_id, refusal, sent=False)
     refused = await store.get_submission(refused_id)
     assert refused is not None and refused.state == "refused" and refused.last_error == "code 4: base64List参数错误"
@@ -120,8 +121,8 @@ async def test_a_channel_runs_at_most_its_limit(store: Store) -> None:
     assert await store.claim_submissions(B, 10, now, LEASE, 2) == []  # two are being sent: the channel is full
     await store.finish_submission(ids[0], answer(ids[0], "J0", "submitted", "useapi"), sent=True)
     assert await store.claim_submissions(B, 10, now, LEASE, 2) == []  # sent and still running
-    refusal = answer(ids[1], "J1", "failed", "useapi")
-    refusal.snapshot = Snapshot("J1", ids[1], "failed", None, error="HTTP 412", raw={})
+    refused_snapshot = Snapshot("J1", ids[1], "failed", None, error="HTTP 412", raw={})
+    refusal = dataclasses.replace(answer(ids[1], "J1", "failed", "useapi"), snapshot=refused_snapshot)
     await store.finish_submission(ids[1], refusal, sent=False)
     (next_one,) = await store.claim_submissions(B, 10, now, LEASE, 2)  # a refused job does not run
     assert next_one.job_id == ids[2]
