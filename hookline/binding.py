@@ -48,6 +48,9 @@ def bind_socket(host: str, port: int, *, how_to_change: str = "--port PORT or HO
         else:
             message = f"cannot listen on {where}: {exc.strerror}"
         raise BindError(message) from None
+    # Listen now, not when uvicorn starts: whoever reads the announcement (a test, a script, the
+    # README tour) may connect at once, and the kernel queues them until uvicorn accepts.
+    sock.listen(2048)
     sock.set_inheritable(True)
     return sock
 
