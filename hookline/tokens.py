@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 
 from hookline.config import Config
-from hookline.store.base import Store
+from hookline.store import Store
 
 
 @dataclass(frozen=True)
