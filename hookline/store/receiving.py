@@ -67,13 +67,13 @@ async def add_events(tx: Tx, events: list[Event], jobs: dict[str, Job], now: flo
     if not subs:
         return
     open_chains = {(r["subscription_id"], r["job_id"]) for r in await tx.fetch("open_chains", job_ids=job_ids)}
-    await insert_deliveries(tx, plan_deliveries(events, jobs, subs, open_chains, now), now)
+    await insert_deliveries(tx, plan_deliveries(events, jobs, subs, open_chains, now))
 
 
-async def insert_deliveries(tx: Tx, planned: list[NewDelivery], now: float) -> None:
+async def insert_deliveries(tx: Tx, planned: list[NewDelivery]) -> None:
     if not planned:
         return
-    await tx.many("insert_deliveries", [rows.delivery_params(d) for d in planned], now=now)
+    await tx.many("insert_deliveries", [rows.delivery_params(d) for d in planned])
     if any(d.next_attempt_at is not None for d in planned):
         tx.wake = True
 
@@ -89,7 +89,7 @@ async def replay(tx: Tx, sub: Subscription, since: float, until: float | None, n
     found = await tx.fetch("open_chains_of_subscription", id=sub.id)
     open_chains = {(r["subscription_id"], r["job_id"]) for r in found}
     planned = plan_deliveries(events, jobs, SubscriptionSet([sub]), open_chains, now)
-    await insert_deliveries(tx, planned, now)
+    await insert_deliveries(tx, planned)
     return len(planned)
 
 

@@ -182,6 +182,7 @@ def delivery_params(d: NewDelivery) -> Params:
         "event_type": d.event_type,
         "sequence": d.sequence,
         "next_attempt_at": d.next_attempt_at,
+        "created_at": d.created_at,
     }
 
 

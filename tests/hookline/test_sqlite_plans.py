@@ -51,7 +51,8 @@ def conn(tmp_path_factory: pytest.TempPathFactory) -> sqlite3.Connection:
 @pytest.mark.parametrize("name", sorted(HOT))
 def test_hot_query_uses_an_index(conn: sqlite3.Connection, name: str) -> None:
     query, params = HOT[name]
-    plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + statement(query).text, params)]
+    found = statement(query)
+    plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + found.text, [params[n] for n in found.names])]
     for step in plan:
         assert not (step.startswith("SCAN ") and "json_each" not in step), plan
         assert "TEMP B-TREE FOR ORDER BY" not in step, plan

@@ -127,7 +127,8 @@ UPDATE deliveries SET next_attempt_at = :now
 -- name: insert_deliveries
 INSERT INTO deliveries (id, event_id, subscription_id, job_id, event_type, sequence, status, attempts,
                         next_attempt_at, created_at, updated_at)
-VALUES (:id, :event_id, :subscription_id, :job_id, :event_type, :sequence, 'pending', 0, :next_attempt_at, :now, :now)
+VALUES (:id, :event_id, :subscription_id, :job_id, :event_type, :sequence, 'pending', 0, :next_attempt_at, :created_at,
+        :created_at)
 
 -- name: open_chains
 SELECT DISTINCT subscription_id, job_id FROM deliveries WHERE status = 'pending' AND job_id = ANY(:job_ids)

@@ -55,10 +55,11 @@ SELECT * FROM unnest(:id::text[], :job_id::text[], :type::text[], :sequence::int
 INSERT INTO deliveries (id, event_id, subscription_id, job_id, event_type, sequence, status, attempts,
                         next_attempt_at, created_at, updated_at)
 SELECT u.id, u.event_id, u.subscription_id, u.job_id, u.event_type, u.sequence, 'pending', 0, u.next_attempt_at,
-       :now::float8, :now::float8
+       u.created_at, u.created_at
   FROM unnest(:id::text[], :event_id::text[], :subscription_id::text[], :job_id::text[], :event_type::text[],
-              :sequence::int4[], :next_attempt_at::float8[])
-       WITH ORDINALITY AS u(id, event_id, subscription_id, job_id, event_type, sequence, next_attempt_at, ord)
+              :sequence::int4[], :next_attempt_at::float8[], :created_at::float8[])
+       WITH ORDINALITY AS u(id, event_id, subscription_id, job_id, event_type, sequence, next_attempt_at, created_at,
+                            ord)
  ORDER BY u.ord
 
 -- name: queue_archives

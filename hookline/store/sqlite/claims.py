@@ -97,13 +97,13 @@ class SqliteClaims:
                 leased[sub_id] = leased.get(sub_id, 0) + 1
                 if sub_id not in secrets:
                     secrets[sub_id] = [s.secret for s in rows.secrets_from_json(r["secrets"]) if s.active(now)]
-                self.leases.take(r["id"], Lease(owner, now + lease, sub_id, r["job_id"]))
+                delivery_id, job_id = r["id"], r["job_id"]
+                self.leases.take(delivery_id, Lease(owner, now + lease, sub_id, job_id))
                 payload = assemble(r["head"], r["body"])
-                chosen.append(
-                    Claim(
-                        r["id"], r["event_id"], sub_id, r["job_id"], r["url"], payload, secrets[sub_id], r["attempts"]
-                    )
+                claim = Claim(
+                    delivery_id, r["event_id"], sub_id, job_id, r["url"], payload, secrets[sub_id], r["attempts"]
                 )
+                chosen.append(claim)
                 if len(chosen) >= limit:
                     break
             return chosen
@@ -117,8 +117,7 @@ class SqliteClaims:
     async def _complete(self, tx: Tx, items: list[tuple[Completion, float, float]]) -> list[str | None]:
         """Record a batch of attempts. Returns, per item, the reason its subscription was disabled
         by this batch (reported on one item only: the 410 itself, or the first failure)."""
-        attempts = [c.attempt for c, _, _ in items]
-        await tx.many("insert_attempts", [{f: getattr(a, f) for f in a.__dataclass_fields__} for a in attempts])
+        await tx.many("insert_attempts", [_attempt(c) for c, _, _ in items])
         # Whose results still count: a delivery whose lease went to another dispatcher (or was
         # cleared by an operator's retry) keeps only its attempt row.
         job_of: dict[str, str] = {}
@@ -165,6 +164,19 @@ class SqliteClaims:
 
     def forget(self, tx: Tx, delivery_id: str) -> None:
         self.leases.drop(delivery_id)
+
+
+def _attempt(c: Completion) -> dict[str, Any]:
+    a = c.attempt
+    return {
+        "id": a.id,
+        "delivery_id": a.delivery_id,
+        "attempted_at": a.attempted_at,
+        "status_code": a.status_code,
+        "latency_ms": a.latency_ms,
+        "error": a.error,
+        "response_body": a.response_body,
+    }
 
 
 def _finished(c: Completion, now: float) -> dict[str, Any]:

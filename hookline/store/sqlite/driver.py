@@ -25,6 +25,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -60,9 +61,11 @@ def statement(query: str) -> Statement:
     return NAMED.get(query) or compile_sql(query, "sqlite")
 
 
-def _bind(params: Params) -> Params:
-    """Lists travel as JSON (``= ANY(:ids)`` became a ``json_each``)."""
-    return {k: orjson.dumps(v).decode() if isinstance(v, list) else v for k, v in params.items()}
+def _bind(query: str, params: Params) -> tuple[str, tuple[Any, ...]]:
+    """The statement and its values; lists travel as JSON (``= ANY(:ids)`` became a ``json_each``)."""
+    found = statement(query)
+    values = (params[name] for name in found.names)
+    return found.text, tuple(orjson.dumps(v).decode() if isinstance(v, list) else v for v in values)
 
 
 class SqliteTx:
@@ -74,17 +77,21 @@ class SqliteTx:
         self.wake = False
 
     async def fetch(self, name: str, /, **params: Any) -> list[Row]:
-        return self.conn.execute(statement(name).text, _bind(params)).fetchall()
+        return self.conn.execute(*_bind(name, params)).fetchall()
 
     async def fetch_one(self, name: str, /, **params: Any) -> Row | None:
-        row: Row | None = self.conn.execute(statement(name).text, _bind(params)).fetchone()
+        row: Row | None = self.conn.execute(*_bind(name, params)).fetchone()
         return row
 
     async def execute(self, name: str, /, **params: Any) -> int:
-        return self.conn.execute(statement(name).text, _bind(params)).rowcount
+        return self.conn.execute(*_bind(name, params)).rowcount
 
     async def many(self, name: str, rows: list[Params], /, **shared: Any) -> None:
-        self.conn.executemany(statement(name).text, [{**r, **shared} for r in rows] if shared else rows)
+        found = statement(name)
+        for row in rows if shared else ():
+            row.update(shared)
+        values = itemgetter(*found.names)
+        self.conn.executemany(found.text, map(values, rows) if len(found.names) > 1 else ((values(r),) for r in rows))
 
     async def lock(self, name: str, /, **params: Any) -> None:
         """One writer: nothing to lock."""
@@ -176,7 +183,7 @@ class SqliteDriver:
                 for sql in _statements(migration.sql):
                     conn.execute(sql)
                 params = {"version": migration.version, "name": migration.name, "now": self.clock.now()}
-                conn.execute(statement("record_migration").text, params)
+                conn.execute(*_bind("record_migration", params))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -218,7 +225,7 @@ class SqliteDriver:
     async def fetch(self, query: str, /, **params: Any) -> list[Row]:
         try:
             async with self._reader() as conn:
-                return list(await conn.execute_fetchall(statement(query).text, _bind(params)))
+                return list(await conn.execute_fetchall(*_bind(query, params)))
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite read failed: {exc}") from exc
 
