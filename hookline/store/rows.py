@@ -25,28 +25,20 @@ def _has(row: Row, column: str) -> bool:
     return column in row.keys()
 
 
+def model(cls: Any, row: Row, **decoded: Any) -> Any:
+    """An instance of the dataclass ``cls``: each field from the column of the same name, but the
+    ``decoded`` ones."""
+    return cls(**{name: row[name] for name in cls.__dataclass_fields__ if name not in decoded}, **decoded)
+
+
 def job(row: Row) -> Job:
     """A job; with its upstream snapshot when the row has the ``upstream`` column (the body of the
     callback applied last)."""
-    return Job(
-        id=row["id"],
-        provider=row["provider"],
-        upstream_id=row["upstream_id"],
-        correlation_key=row["correlation_key"],
-        status=row["status"],
-        progress=row["progress"],
-        image_urls=orjson.loads(row["image_urls"]),
-        error=row["error"],
-        action=row["action"],
-        metadata=orjson.loads(row["metadata"]),
-        upstream_callback_id=row["upstream_callback_id"],
-        sequence=row["sequence"],
-        origin=row["origin"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        last_seen_at=row["last_seen_at"],
-        upstream=_loads(row["upstream"]) if _has(row, "upstream") else None,
+    upstream = _loads(row["upstream"]) if _has(row, "upstream") else None
+    j: Job = model(
+        Job, row, image_urls=orjson.loads(row["image_urls"]), metadata=orjson.loads(row["metadata"]), upstream=upstream
     )
+    return j
 
 
 def job_params(j: Job) -> Params:
@@ -71,17 +63,8 @@ def job_params(j: Job) -> Params:
 
 
 def callback(row: Row) -> CallbackRecord:
-    return CallbackRecord(
-        id=row["id"],
-        job_id=row["job_id"],
-        provider=row["provider"],
-        source=row["source"],
-        outcome=row["outcome"],
-        received_at=row["received_at"],
-        headers=orjson.loads(row["headers"]),
-        body=bytes(row["body"]),
-        error=row["error"],
-    )
+    c: CallbackRecord = model(CallbackRecord, row, headers=orjson.loads(row["headers"]), body=bytes(row["body"]))
+    return c
 
 
 def callback_params(c: CallbackRecord) -> Params:
@@ -100,18 +83,9 @@ def callback_params(c: CallbackRecord) -> Params:
 
 def event(row: Row) -> Event:
     """An event; its payload carries ``body``, the body of its callback."""
-    head = bytes(row["head"])
-    body = row["body"]
-    return Event(
-        id=row["id"],
-        job_id=row["job_id"],
-        type=row["type"],
-        sequence=row["sequence"],
-        created_at=row["created_at"],
-        payload=assemble(head, None if body is None else bytes(body)),
-        head=head,
-        callback_id=row["callback_id"],
-    )
+    head, body = bytes(row["head"]), row["body"]
+    e: Event = model(Event, row, head=head, payload=assemble(head, None if body is None else bytes(body)))
+    return e
 
 
 def event_params(e: Event) -> Params:
@@ -131,22 +105,15 @@ def secrets_from_json(raw: Any) -> list[SigningSecret]:
 
 
 def subscription(row: Row) -> Subscription:
-    return Subscription(
-        id=row["id"],
-        url=row["url"],
+    sub: Subscription = model(
+        Subscription,
+        row,
         event_types=_loads(row["event_types"]),
         filter=orjson.loads(row["filter"]),
-        description=row["description"],
         secrets=secrets_from_json(row["secrets"]),
         enabled=bool(row["enabled"]),
-        disabled_reason=row["disabled_reason"],
-        job_id=row["job_id"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        failing_since=row["failing_since"],
-        last_success_at=row["last_success_at"],
-        throttled_until=row["throttled_until"],
     )
+    return sub
 
 
 def subscription_params(s: Subscription) -> Params:
@@ -170,7 +137,8 @@ def subscription_params(s: Subscription) -> Params:
 
 
 def delivery(row: Row) -> Delivery:
-    return Delivery(**{name: row[name] for name in Delivery.__dataclass_fields__})
+    d: Delivery = model(Delivery, row)
+    return d
 
 
 def delivery_params(d: NewDelivery) -> Params:
@@ -187,4 +155,5 @@ def delivery_params(d: NewDelivery) -> Params:
 
 
 def attempt(row: Row) -> Attempt:
-    return Attempt(**{name: row[name] for name in Attempt.__dataclass_fields__})
+    a: Attempt = model(Attempt, row)
+    return a

@@ -165,12 +165,13 @@ def _images(raw: Any) -> list[ArchivedImage]:
 
 
 def archive_state(row: Row) -> ArchiveState:
-    fields = {name: row[name] for name in ArchiveState.__dataclass_fields__ if name != "images"}
-    return ArchiveState(**fields, images=_images(row["images"]))
+    state: ArchiveState = rows.model(ArchiveState, row, images=_images(row["images"]))
+    return state
 
 
 def submission(row: Row) -> Submission:
-    return Submission(**{name: row[name] for name in Submission.__dataclass_fields__})
+    found: Submission = rows.model(Submission, row)
+    return found
 
 
 # --- submissions ----------------------------------------------------------------------------------
