@@ -23,6 +23,7 @@ from hookline.models import Claim, Completion
 T = TypeVar("T")
 Row = Any  # sqlite3.Row or asyncpg.Record: read by column name
 Params = dict[str, Any]
+Columns = tuple[str, ...]  # the names of the values of a row written in bulk (see ``rows``)
 
 
 class Tx(Protocol):
@@ -38,9 +39,9 @@ class Tx(Protocol):
         """Run a statement; return how many rows it changed."""
         ...
 
-    async def many(self, name: str, rows: list[Params], /, **shared: Any) -> None:
-        """Run a statement for every row (``shared`` parameters are the same for all): one
-        ``executemany`` on SQLite, one statement over arrays on PostgreSQL."""
+    async def many(self, name: str, columns: Columns, rows: list[tuple[Any, ...]], /) -> None:
+        """Run a statement for every row, its parameters taken by name: ``columns`` names the
+        values of each row. One ``executemany`` on SQLite, one statement over arrays on PostgreSQL."""
         ...
 
     async def lock(self, name: str, /, **params: Any) -> None:
@@ -67,7 +68,7 @@ class Claims(Protocol):
 
     async def claim(self, owner: str, limit: int, now: float, lease: float, per_subscription: int) -> list[Claim]: ...
 
-    async def complete(self, completion: Completion, now: float, disable_after: float) -> str | None: ...
+    def complete(self, completion: Completion, now: float, disable_after: float) -> Awaitable[str | None]: ...
 
     async def release(self, owner: str, delivery_ids: list[str]) -> None: ...
 
@@ -104,7 +105,7 @@ class Driver(Protocol):
         """Run ``unit``; return once its writes are committed."""
         ...
 
-    async def batched(self, unit: BatchUnit, item: Any) -> Any:
+    def batched(self, unit: BatchUnit, item: Any) -> Awaitable[Any]:
         """Run ``unit`` over this item and whatever other items with the same unit are waiting:
         one transaction, one commit (group commit); return this item's result."""
         ...

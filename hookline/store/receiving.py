@@ -42,26 +42,26 @@ async def ingest(tx: Tx, items: list[Inbound], now: float) -> list[CallbackResul
     index = JobIndex({row["id"]: rows.job(row) for row in found}.values())
     plan = plan_ingest(items, index, now)
     if plan.created:
-        await tx.many("insert_jobs", [rows.job_params(j) for j in plan.created.values()])
+        await tx.many("insert_jobs", rows.JOB, [rows.job_values(j) for j in plan.created.values()])
     if plan.changed:
-        await tx.many("update_jobs", [rows.job_params(j) for j in plan.changed.values()])
-    await tx.many("insert_callbacks", [rows.callback_params(c) for c in plan.callbacks])
+        await tx.many("update_jobs", rows.JOB, [rows.job_values(j) for j in plan.changed.values()])
+    await tx.many("insert_callbacks", rows.CALLBACK, [rows.callback_values(c) for c in plan.callbacks])
     if plan.events:
         jobs = {**plan.changed, **plan.created}
         await add_events(tx, plan.events, jobs, now)
         queued = [
-            {"job_id": e.job_id}
+            (e.job_id, now)
             for e in plan.events
             if e.type == "job.succeeded" and e.job_id in jobs and jobs[e.job_id].image_urls
         ]
         if queued:
-            await tx.many("queue_archives", queued, now=now)
+            await tx.many("queue_archives", ("job_id", "now"), queued)
     return plan.results
 
 
 async def add_events(tx: Tx, events: list[Event], jobs: dict[str, Job], now: float) -> None:
     """Insert events (their jobs are locked) and fan them out to the matching subscriptions."""
-    await tx.many("insert_events", [rows.event_params(e) for e in events])
+    await tx.many("insert_events", rows.EVENT, [rows.event_values(e) for e in events])
     job_ids = list({e.job_id for e in events})
     subs = await tx.fanout_subscriptions(job_ids)
     if not subs:
@@ -73,7 +73,7 @@ async def add_events(tx: Tx, events: list[Event], jobs: dict[str, Job], now: flo
 async def insert_deliveries(tx: Tx, planned: list[NewDelivery]) -> None:
     if not planned:
         return
-    await tx.many("insert_deliveries", [rows.delivery_params(d) for d in planned])
+    await tx.many("insert_deliveries", rows.DELIVERY, [rows.delivery_values(d) for d in planned])
     if any(d.next_attempt_at is not None for d in planned):
         tx.wake = True
 
@@ -114,7 +114,7 @@ async def register_job(tx: Tx, new: NewJob, job: Job) -> Job:
     already has its upstream id — also when another process bound or created one meanwhile."""
     if new.upstream_id is not None:
         await _refuse_taken(tx, new)
-    if not await tx.execute("register_job", **rows.job_params(job)):
+    if not await tx.execute("register_job", **dict(zip(rows.JOB, rows.job_values(job), strict=True))):
         await _refuse_taken(tx, new)
     if new.subscription is not None:
         await create_subscription(tx, new.subscription)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 # healthy subscription, completions from every dispatcher would otherwise all write (and lock) its
 # row. ``failing_since`` is always cleared at once.
 SUCCESS_RESOLUTION = 1.0
+HEALTH = ("id", "success_at", "failing_since", "throttled_until", "disable_reason", "now")
 
 
 class PostgresClaims:
@@ -157,7 +158,7 @@ def _only_succeeded(h: Health) -> bool:
 
 async def _write_health(tx: Tx, health: dict[str, Health]) -> dict[str, str]:
     """Write each subscription's new health; return the ones this disabled, with the reason."""
-    updates: list[dict[str, Any]] = []
+    updates: list[tuple[Any, ...]] = []
     disabled: dict[str, str] = {}
     for r in await tx.fetch("lock_subscription_health", ids=sorted(health)):
         h = health[r["id"]]
@@ -168,17 +169,8 @@ async def _write_health(tx: Tx, health: dict[str, Health]) -> dict[str, str]:
         reason = h.reason_to_disable(failing) if r["enabled"] else None
         if reason is not None:
             disabled[r["id"]] = reason
-        updates.append(
-            {
-                "id": r["id"],
-                "success_at": h.success_at,
-                "failing_since": failing,
-                "throttled_until": throttled_until,
-                "disable_reason": reason,
-                "now": h.now,
-            }
-        )
-    await tx.many("save_health", updates)
+        updates.append((r["id"], h.success_at, failing, throttled_until, reason, h.now))
+    await tx.many("save_health", HEALTH, updates)
     if disabled:
         await tx.execute("pause_subscriptions", ids=list(disabled))
     return disabled

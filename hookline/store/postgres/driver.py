@@ -27,7 +27,7 @@ from hookline.config import redact_database_url
 from hookline.errors import HooklineError, StoreError
 from hookline.fanout import SubscriptionSet
 from hookline.store import migrations, rows
-from hookline.store.driver import BatchUnit, Params, Row, Unit
+from hookline.store.driver import BatchUnit, Columns, Params, Row, Unit
 from hookline.store.groupcommit import GroupCommitter, Op
 from hookline.store.postgres.claims import PostgresClaims
 from hookline.store.postgres.notify import Listener
@@ -84,11 +84,11 @@ class PostgresTx:
         count = status.rsplit(" ", 1)[-1]
         return int(count) if count.isdigit() else 0
 
-    async def many(self, name: str, rows: list[Params], /, **shared: Any) -> None:
+    async def many(self, name: str, columns: Columns, rows: list[tuple[Any, ...]], /) -> None:
         """One statement over arrays: each column of ``rows`` is one array parameter."""
         found = statement(name)
-        columns = [storable(shared[n]) if n in shared else [storable(r[n]) for r in rows] for n in found.names]
-        await self.conn.execute(found.text, *columns)
+        by_name = dict(zip(columns, zip(*rows, strict=True) if rows else [()] * len(columns), strict=True))
+        await self.conn.execute(found.text, *(storable(list(by_name[n])) for n in found.names))
 
     async def lock(self, name: str, /, **params: Any) -> None:
         await self.conn.execute(*_flat(args(name, params)))

@@ -64,7 +64,7 @@ SELECT u.id, u.event_id, u.subscription_id, u.job_id, u.event_type, u.sequence, 
 
 -- name: queue_archives
 INSERT INTO archives (job_id, state, attempts, next_attempt_at, images, created_at, updated_at)
-SELECT u.job_id, 'pending', 0, :now::float8, '[]', :now::float8, :now::float8 FROM unnest(:job_id::text[]) AS u(job_id)
+SELECT u.job_id, 'pending', 0, u.now, '[]', u.now, u.now FROM unnest(:job_id::text[], :now::float8[]) AS u(job_id, now)
     ON CONFLICT (job_id) DO NOTHING
 
 -- name: retry_delivery

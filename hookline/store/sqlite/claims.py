@@ -14,6 +14,7 @@ one writer (completions batched: one transaction for every attempt waiting).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -90,34 +91,31 @@ class SqliteClaims:
             )
             chosen: list[Claim] = []
             secrets: dict[str, list[str]] = {}
-            for r in found:
-                sub_id = r["subscription_id"]
+            columns = ("id", "event_id", "subscription_id", "job_id", "url", "secrets", "head", "body", "attempts")
+            for delivery_id, event_id, sub_id, job_id, url, raw, head, body, attempts in map(
+                rows.getter(found, *columns), found
+            ):
                 if leased.get(sub_id, 0) >= per_subscription:
                     continue
                 leased[sub_id] = leased.get(sub_id, 0) + 1
                 if sub_id not in secrets:
-                    secrets[sub_id] = [s.secret for s in rows.secrets_from_json(r["secrets"]) if s.active(now)]
-                delivery_id, job_id = r["id"], r["job_id"]
+                    secrets[sub_id] = [s.secret for s in rows.secrets_from_json(raw) if s.active(now)]
                 self.leases.take(delivery_id, Lease(owner, now + lease, sub_id, job_id))
-                payload = assemble(r["head"], r["body"])
-                claim = Claim(
-                    delivery_id, r["event_id"], sub_id, job_id, r["url"], payload, secrets[sub_id], r["attempts"]
-                )
-                chosen.append(claim)
+                payload = assemble(head, body)
+                chosen.append(Claim(delivery_id, event_id, sub_id, job_id, url, payload, secrets[sub_id], attempts))
                 if len(chosen) >= limit:
                     break
             return chosen
 
         return await self.driver.write(unit)
 
-    async def complete(self, completion: Completion, now: float, disable_after: float) -> str | None:
-        disabled: str | None = await self.driver.batched(self._complete, (completion, now, disable_after))
-        return disabled
+    def complete(self, completion: Completion, now: float, disable_after: float) -> Awaitable[str | None]:
+        return self.driver.batched(self._complete, (completion, now, disable_after))
 
     async def _complete(self, tx: Tx, items: list[tuple[Completion, float, float]]) -> list[str | None]:
         """Record a batch of attempts. Returns, per item, the reason its subscription was disabled
         by this batch (reported on one item only: the 410 itself, or the first failure)."""
-        await tx.many("insert_attempts", [_attempt(c) for c, _, _ in items])
+        await tx.many("insert_attempts", ATTEMPT, [_attempt(c) for c, _, _ in items])
         # Whose results still count: a delivery whose lease went to another dispatcher (or was
         # cleared by an operator's retry) keeps only its attempt row.
         job_of: dict[str, str] = {}
@@ -126,7 +124,7 @@ class SqliteClaims:
             if held is not None:
                 job_of[completion.delivery_id] = held.job_id
         applied = [(i, c, now, limit) for i, (c, now, limit) in enumerate(items) if c.delivery_id in job_of]
-        await tx.many("finish_attempts", [_finished(c, now) for _, c, now, _ in applied])
+        await tx.many("finish_attempts", FINISHED, [_finished(c, now) for _, c, now, _ in applied])
         health: dict[str, Health] = {}
         finished: dict[tuple[str, str], float] = {}  # chains whose head is no longer pending
         for position, completion, now, disable_after in applied:
@@ -137,12 +135,12 @@ class SqliteClaims:
             # Promote the next delivery of each finished chain that has one waiting (most have none).
             waiting = await tx.fetch("waiting_chains", job_ids=list({job for _, job in finished}))
             promote = [
-                {"now": finished[chain], "subscription_id": chain[0], "job_id": chain[1]}
+                (finished[chain], *chain)
                 for chain in ((r["subscription_id"], r["job_id"]) for r in waiting)
                 if chain in finished
             ]
             if promote:
-                await tx.many("promote_next", promote)
+                await tx.many("promote_next", ("now", "subscription_id", "job_id"), promote)
                 tx.wake = True
         disabled: list[str | None] = [None] * len(items)
         for sub_id, h in health.items():
@@ -166,29 +164,18 @@ class SqliteClaims:
         self.leases.drop(delivery_id)
 
 
-def _attempt(c: Completion) -> dict[str, Any]:
+ATTEMPT = ("id", "delivery_id", "attempted_at", "status_code", "latency_ms", "error", "response_body")
+FINISHED = ("id", "status", "next_attempt_at", "status_code", "error", "now", "delivered_at")
+
+
+def _attempt(c: Completion) -> tuple[Any, ...]:
     a = c.attempt
-    return {
-        "id": a.id,
-        "delivery_id": a.delivery_id,
-        "attempted_at": a.attempted_at,
-        "status_code": a.status_code,
-        "latency_ms": a.latency_ms,
-        "error": a.error,
-        "response_body": a.response_body,
-    }
+    return (a.id, a.delivery_id, a.attempted_at, a.status_code, a.latency_ms, a.error, a.response_body)
 
 
-def _finished(c: Completion, now: float) -> dict[str, Any]:
-    return {
-        "id": c.delivery_id,
-        "status": c.status,
-        "next_attempt_at": c.next_attempt_at,
-        "status_code": c.attempt.status_code,
-        "error": c.attempt.error,
-        "now": now,
-        "delivered_at": now if c.status == "delivered" else None,
-    }
+def _finished(c: Completion, now: float) -> tuple[Any, ...]:
+    delivered_at = now if c.status == "delivered" else None
+    return (c.delivery_id, c.status, c.next_attempt_at, c.attempt.status_code, c.attempt.error, now, delivered_at)
 
 
 async def _apply_health(tx: Tx, sub_id: str, h: Health) -> str | None:

@@ -22,7 +22,7 @@ import fcntl
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from operator import itemgetter
@@ -36,7 +36,7 @@ from hookline.clock import Clock
 from hookline.errors import InputError, StoreError
 from hookline.fanout import SubscriptionSet
 from hookline.store import migrations, rows
-from hookline.store.driver import BatchUnit, Params, Row, Unit
+from hookline.store.driver import BatchUnit, Columns, Params, Row, Unit
 from hookline.store.groupcommit import Failed, GroupCommitter, Op
 from hookline.store.queries import Statement, compile_sql, load
 from hookline.store.sqlite.claims import SqliteClaims
@@ -59,6 +59,16 @@ NAMED = load("sqlite")
 def statement(query: str) -> Statement:
     """A named statement, or SQL text in the named form (a list page's filters)."""
     return NAMED.get(query) or compile_sql(query, "sqlite")
+
+
+@lru_cache(maxsize=256)
+def picker(names: tuple[str, ...], columns: Columns) -> Callable[[tuple[Any, ...]], tuple[Any, ...]] | None:
+    """What turns a row of ``columns`` into the values of parameters ``names``; None when it is
+    already that (the usual case: the statement lists the columns in the same order)."""
+    if names == columns:
+        return None
+    at = [columns.index(name) for name in names]
+    return itemgetter(*at) if len(at) > 1 else lambda row: (row[at[0]],)
 
 
 def _bind(query: str, params: Params) -> tuple[str, tuple[Any, ...]]:
@@ -86,12 +96,10 @@ class SqliteTx:
     async def execute(self, name: str, /, **params: Any) -> int:
         return self.conn.execute(*_bind(name, params)).rowcount
 
-    async def many(self, name: str, rows: list[Params], /, **shared: Any) -> None:
+    async def many(self, name: str, columns: Columns, rows: list[tuple[Any, ...]], /) -> None:
         found = statement(name)
-        for row in rows if shared else ():
-            row.update(shared)
-        values = itemgetter(*found.names)
-        self.conn.executemany(found.text, map(values, rows) if len(found.names) > 1 else ((values(r),) for r in rows))
+        pick = picker(found.names, columns)
+        self.conn.executemany(found.text, rows if pick is None else map(pick, rows))
 
     async def lock(self, name: str, /, **params: Any) -> None:
         """One writer: nothing to lock."""
@@ -234,8 +242,8 @@ class SqliteDriver:
         result: T = await self._committer.submit("call", unit)
         return result
 
-    async def batched(self, unit: BatchUnit, item: Any) -> Any:
-        return await self._committer.submit(unit, item)
+    def batched(self, unit: BatchUnit, item: Any) -> Awaitable[Any]:
+        return self._committer.submit(unit, item)  # not a coroutine of its own: a frame less per item
 
     async def wait_for_work(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
