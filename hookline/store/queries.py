@@ -13,8 +13,9 @@ tuple: binding by name cost SQLite's executemany twice the time. Keep ``:`` out 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 _HEADER = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
@@ -62,3 +63,15 @@ def load(dialect: str) -> dict[str, Statement]:
     named = parse(files.joinpath("common.sql").read_text("utf-8"))
     named.update(parse(files.joinpath(f"{dialect}.sql").read_text("utf-8")))
     return {name: compile_sql(text, dialect) for name, text in named.items()}
+
+
+def resolver(dialect: str) -> Callable[[str], Statement]:
+    """``statement(query)``: the named statement ``query``, or ``query`` itself compiled when it is
+    SQL text in the named form (a list page's filters), cached."""
+    named = load(dialect)
+
+    @lru_cache(maxsize=256)
+    def statement(query: str) -> Statement:
+        return named.get(query) or compile_sql(query, dialect)
+
+    return statement

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from functools import lru_cache
 from typing import Any, TypeVar
 
 import asyncpg
@@ -31,7 +30,7 @@ from hookline.store.driver import BatchUnit, Columns, Params, Row, Unit
 from hookline.store.groupcommit import GroupCommitter, Op
 from hookline.store.postgres.claims import PostgresClaims
 from hookline.store.postgres.notify import Listener
-from hookline.store.queries import Statement, compile_sql, load
+from hookline.store.queries import resolver
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -41,13 +40,7 @@ RACES = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError, asyncpg.Uniq
 ATTEMPTS = 4
 DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 MIGRATION_LOCK = 0x686F6F6B6C696E65  # "hookline"
-NAMED = load("postgres")
-
-
-@lru_cache(maxsize=256)
-def statement(query: str) -> Statement:
-    """A named statement, or SQL text in the named form (a list page's filters)."""
-    return NAMED.get(query) or compile_sql(query, "postgres")
+statement = resolver("postgres")
 
 
 def storable(value: Any) -> Any:

@@ -38,7 +38,7 @@ from hookline.fanout import SubscriptionSet
 from hookline.store import migrations, rows
 from hookline.store.driver import BatchUnit, Columns, Params, Row, Unit
 from hookline.store.groupcommit import Failed, GroupCommitter, Op
-from hookline.store.queries import Statement, compile_sql, load
+from hookline.store.queries import resolver
 from hookline.store.sqlite.claims import SqliteClaims
 
 log = logging.getLogger(__name__)
@@ -52,13 +52,7 @@ PRAGMAS = (
     "PRAGMA temp_store = MEMORY",
     "PRAGMA cache_size = -32000",
 )
-NAMED = load("sqlite")
-
-
-@lru_cache(maxsize=256)
-def statement(query: str) -> Statement:
-    """A named statement, or SQL text in the named form (a list page's filters)."""
-    return NAMED.get(query) or compile_sql(query, "sqlite")
+statement = resolver("sqlite")
 
 
 @lru_cache(maxsize=256)
