@@ -20,17 +20,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import asyncpg
-
 from hookline.events import assemble
 from hookline.models import Claim, Completion
 from hookline.store import rows
-from hookline.store.driver import Tx
+from hookline.store.driver import Row, Tx
 from hookline.store.groupcommit import GroupCommitter, Op
 from hookline.store.health import Health
 
 if TYPE_CHECKING:
-    from hookline.store.postgres.driver import PostgresDriver
+    from hookline.store.postgres.driver import PostgresDriver, PostgresTx
 
 # A success only refreshes ``last_success_at`` when the stored one is older than this: on a busy,
 # healthy subscription, completions from every dispatcher would otherwise all write (and lock) its
@@ -46,15 +44,12 @@ class PostgresClaims:
 
     async def claim(self, owner: str, limit: int, now: float, lease: float, per_subscription: int) -> list[Claim]:
         """One call of ``hookline_claim`` (see the migration), its own transaction."""
-        from hookline.store.postgres.driver import args
-
         params = {"owner": owner, "limit": limit, "now": now, "lease": lease, "per_subscription": per_subscription}
-        text, values = args("claim", params)
 
-        async def run(conn: asyncpg.Connection) -> tuple[list[Claim], bool]:
-            return list(await conn.fetch(text, *values)), False
+        async def run(tx: PostgresTx) -> tuple[list[Row], bool]:
+            return await tx.fetch("claim", **params), False
 
-        found: list[Any] = await self.driver.with_connection(run)
+        found = await self.driver.with_connection(run)
         secrets: dict[str, list[str]] = {}
         claims = []
         for r in found:
@@ -82,8 +77,8 @@ class PostgresClaims:
     async def _complete_batch(self, ops: list[Op]) -> list[str | None]:
         items = [op.payload for op in ops]
 
-        async def run(conn: asyncpg.Connection) -> tuple[list[str | None], bool]:
-            return await _complete(conn, items)
+        async def run(tx: PostgresTx) -> tuple[list[str | None], bool]:
+            return await _complete(tx, items)
 
         return await self.driver.with_connection(run)
 
@@ -102,16 +97,12 @@ class PostgresClaims:
         """``retry_delivery`` cleared the lease columns."""
 
 
-async def _complete(
-    conn: asyncpg.Connection, items: list[tuple[Completion, float, float]]
-) -> tuple[list[str | None], bool]:
+async def _complete(tx: PostgresTx, items: list[tuple[Completion, float, float]]) -> tuple[list[str | None], bool]:
     """Record a batch of attempts and their consequences with ``hookline_complete`` (see the
     migration). A batch of successes is one call, its own transaction; failures also change their
     subscriptions' health, in the same transaction. Returns, per item, the reason if recording it
     disabled its subscription (one item per disabling), and whether a delivery finished (so a
     waiting one may have become due)."""
-    from hookline.store.postgres.driver import PostgresTx, args
-
     health: dict[str, Health] = {}
     for position, (c, now, disable_after) in enumerate(items):
         health.setdefault(c.subscription_id, Health(now, disable_after)).add(c, position)
@@ -131,13 +122,12 @@ async def _complete(
         "succeeded_at": list(succeeded.values()),
         "resolution": SUCCESS_RESOLUTION,
     }
-    text, values = args("complete", params)
     disabled: list[str | None] = [None] * len(items)
     if len(succeeded) == len(health):
-        finished = await conn.fetch(text, *values)
+        finished = await tx.fetch("complete", **params)
     else:
-        async with conn.transaction():
-            finished = await conn.fetch(text, *values)
+        async with tx.conn.transaction():
+            finished = await tx.fetch("complete", **params)
             # Only attempts whose result was applied count (the others lost their lease).
             applied = {r["id"] for r in finished}
             failing: dict[str, Health] = {}
@@ -145,7 +135,7 @@ async def _complete(
                 if c.delivery_id in applied and c.subscription_id not in succeeded:
                     failing.setdefault(c.subscription_id, Health(now, disable_after)).add(c, position)
             if failing:
-                for sub_id, reason in (await _write_health(PostgresTx(conn), failing)).items():
+                for sub_id, reason in (await _write_health(tx, failing)).items():
                     blamed = failing[sub_id].blamed
                     if blamed is not None:
                         disabled[blamed] = reason

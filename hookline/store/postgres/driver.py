@@ -54,9 +54,10 @@ def storable(value: Any) -> Any:
     return value
 
 
-def args(query: str, params: Params) -> tuple[str, list[Any]]:
+def args(query: str, params: Params) -> list[Any]:
+    """The statement's text, then its parameters' values in ``$n`` order."""
     found = statement(query)
-    return found.text, [storable(params[name]) for name in found.names]
+    return [found.text, *(storable(params[name]) for name in found.names)]
 
 
 class PostgresTx:
@@ -67,13 +68,13 @@ class PostgresTx:
         self.wake = False
 
     async def fetch(self, name: str, /, **params: Any) -> list[Row]:
-        return list(await self.conn.fetch(*_flat(args(name, params))))
+        return list(await self.conn.fetch(*args(name, params)))
 
     async def fetch_one(self, name: str, /, **params: Any) -> Row | None:
-        return await self.conn.fetchrow(*_flat(args(name, params)))
+        return await self.conn.fetchrow(*args(name, params))
 
     async def execute(self, name: str, /, **params: Any) -> int:
-        status: str = await self.conn.execute(*_flat(args(name, params)))
+        status: str = await self.conn.execute(*args(name, params))
         count = status.rsplit(" ", 1)[-1]
         return int(count) if count.isdigit() else 0
 
@@ -84,7 +85,7 @@ class PostgresTx:
         await self.conn.execute(found.text, *(storable(list(by_name[n])) for n in found.names))
 
     async def lock(self, name: str, /, **params: Any) -> None:
-        await self.conn.execute(*_flat(args(name, params)))
+        await self.conn.execute(*args(name, params))
 
     async def fanout_subscriptions(self, job_ids: list[str]) -> SubscriptionSet:
         return SubscriptionSet(
@@ -93,10 +94,6 @@ class PostgresTx:
 
     def subscriptions_changed(self) -> None:
         """Nothing cached: every process reads the subscriptions in its transaction."""
-
-
-def _flat(pair: tuple[str, list[Any]]) -> list[Any]:
-    return [pair[0], *pair[1]]
 
 
 class PostgresDriver:
@@ -146,7 +143,7 @@ class PostgresDriver:
                 async with conn.transaction():
                     await conn.execute(migration.sql)
                     await conn.execute(
-                        *_flat(args("record_migration", {"version": migration.version, "name": migration.name}))
+                        *args("record_migration", {"version": migration.version, "name": migration.name})
                     )
             return before, int(await conn.fetchval(statement("schema_version").text))
         finally:
@@ -191,7 +188,7 @@ class PostgresDriver:
     async def fetch(self, query: str, /, **params: Any) -> list[Row]:
         pool = self._require_pool()
         try:
-            return list(await pool.fetch(*_flat(args(query, params))))
+            return list(await pool.fetch(*args(query, params)))
         except DRIVER_ERRORS as exc:
             raise StoreError(f"a PostgreSQL read failed: {_describe(exc)}") from exc
 
@@ -200,9 +197,8 @@ class PostgresDriver:
         """Run ``unit`` in a transaction of its own (again if it loses a race); NOTIFY dispatchers
         in it if it made deliveries due."""
 
-        async def run(conn: asyncpg.Connection) -> tuple[T, bool]:
-            async with conn.transaction():
-                tx = PostgresTx(conn)
+        async def run(tx: PostgresTx) -> tuple[T, bool]:
+            async with tx.conn.transaction():
                 result = await unit(tx)
                 if tx.wake:
                     await tx.execute("notify")
@@ -223,14 +219,15 @@ class PostgresDriver:
             committer.start()
         return await committer.submit("batch", item)
 
-    async def with_connection(self, fn: Callable[[asyncpg.Connection], Awaitable[tuple[T, bool]]]) -> T:
-        """Run ``fn`` on a pooled connection (``fn`` owns its transactions), again if it loses a
-        race. ``fn`` returns (result, whether deliveries may have become due)."""
+    async def with_connection(self, fn: Callable[[PostgresTx], Awaitable[tuple[T, bool]]]) -> T:
+        """Run ``fn`` on a pooled connection, not in a transaction (``fn`` owns its transactions;
+        a statement alone is one), again if it loses a race. ``fn`` returns (result, whether
+        deliveries may have become due)."""
         pool = self._require_pool()
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 async with pool.acquire() as conn:
-                    result, wake = await fn(conn)
+                    result, wake = await fn(PostgresTx(conn))
             except RACES as exc:
                 if attempt == ATTEMPTS:
                     raise StoreError(f"a write kept losing races with other processes: {_describe(exc)}") from exc
