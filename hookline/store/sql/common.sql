@@ -33,11 +33,8 @@ UPDATE jobs SET upstream_id = :upstream_id, correlation_key = :correlation_key, 
        last_seen_at = :last_seen_at
  WHERE id = :id
 
--- name: jobs_with_upstream
--- Jobs as the API shows them: with the body of the callback applied last (the raw upstream snapshot).
-SELECT j.*, u.body AS upstream FROM jobs j LEFT JOIN callbacks u ON u.id = j.upstream_callback_id
-
 -- name: get_job
+-- A job as the API shows it: with the body of the callback applied last (the raw upstream snapshot).
 SELECT j.*, u.body AS upstream FROM jobs j LEFT JOIN callbacks u ON u.id = j.upstream_callback_id
  WHERE j.id = :id
 
