@@ -4,9 +4,12 @@ and what comes back besides the models (the backlog). The methods are ``hookline
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hookline.models import Subscription
+
+if TYPE_CHECKING:
+    from hookline.store.store import Store as Store  # see __getattr__
 
 MAX_PAGE = 500
 
@@ -104,3 +107,13 @@ class Backlog:
     pending: int
     oldest_pending_at: float | None
     dead: int
+
+
+def __getattr__(name: str) -> Any:
+    """``from hookline.store.base import Store`` keeps working for code written before ``Store``
+    became a class of its own (``hookline.store.Store``; importing it here directly would be a cycle)."""
+    if name == "Store":
+        from hookline.store.store import Store
+
+        return Store
+    raise AttributeError(name)
