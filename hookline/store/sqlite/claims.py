@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hookline.events import assemble
 from hookline.models import Claim, Completion
@@ -115,7 +115,14 @@ class SqliteClaims:
     async def _complete(self, tx: Tx, items: list[tuple[Completion, float, float]]) -> list[str | None]:
         """Record a batch of attempts. Returns, per item, the reason its subscription was disabled
         by this batch (reported on one item only: the 410 itself, or the first failure)."""
-        await tx.many("insert_attempts", ATTEMPT, [_attempt(c) for c, _, _ in items])
+        await tx.many(
+            "insert_attempts",
+            ("id", "delivery_id", "attempted_at", "status_code", "latency_ms", "error", "response_body"),
+            [
+                (a.id, a.delivery_id, a.attempted_at, a.status_code, a.latency_ms, a.error, a.response_body)
+                for a in (c.attempt for c, _, _ in items)
+            ],
+        )
         # Whose results still count: a delivery whose lease went to another dispatcher (or was
         # cleared by an operator's retry) keeps only its attempt row.
         job_of: dict[str, str] = {}
@@ -124,7 +131,15 @@ class SqliteClaims:
             if held is not None:
                 job_of[completion.delivery_id] = held.job_id
         applied = [(i, c, now, limit) for i, (c, now, limit) in enumerate(items) if c.delivery_id in job_of]
-        await tx.many("finish_attempts", FINISHED, [_finished(c, now) for _, c, now, _ in applied])
+        await tx.many(
+            "finish_attempts",
+            ("id", "status", "next_attempt_at", "status_code", "error", "now", "delivered_at"),
+            [
+                (c.delivery_id, c.status, c.next_attempt_at, c.attempt.status_code, c.attempt.error, now,
+                 now if c.status == "delivered" else None)
+                for _, c, now, _ in applied
+            ],
+        )  # fmt: skip
         health: dict[str, Health] = {}
         finished: dict[tuple[str, str], float] = {}  # chains whose head is no longer pending
         for position, completion, now, disable_after in applied:
@@ -162,20 +177,6 @@ class SqliteClaims:
 
     def forget(self, tx: Tx, delivery_id: str) -> None:
         self.leases.drop(delivery_id)
-
-
-ATTEMPT = ("id", "delivery_id", "attempted_at", "status_code", "latency_ms", "error", "response_body")
-FINISHED = ("id", "status", "next_attempt_at", "status_code", "error", "now", "delivered_at")
-
-
-def _attempt(c: Completion) -> tuple[Any, ...]:
-    a = c.attempt
-    return (a.id, a.delivery_id, a.attempted_at, a.status_code, a.latency_ms, a.error, a.response_body)
-
-
-def _finished(c: Completion, now: float) -> tuple[Any, ...]:
-    delivered_at = now if c.status == "delivered" else None
-    return (c.delivery_id, c.status, c.next_attempt_at, c.attempt.status_code, c.attempt.error, now, delivered_at)
 
 
 async def _apply_health(tx: Tx, sub_id: str, h: Health) -> str | None:
