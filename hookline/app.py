@@ -28,8 +28,7 @@ from hookline.clock import Clock, SystemClock
 from hookline.config import Config
 from hookline.errors import InputError
 from hookline.runtime import Runtime
-from hookline.store import open_store
-from hookline.store.base import Store
+from hookline.store import Store, open_store
 from receiver import routes as receiver_routes
 from upstream import archive_route, blend_route
 

@@ -8,8 +8,11 @@
     │   └── Conflict       409: the request contradicts the current state
     ├── EgressRefused      a target address hookline refuses to connect to (private, loopback, ...)
     ├── UpstreamError      an upstream API answered with an error or could not be reached
-    └── StoreError         the store failed; driver errors are wrapped ``from exc``
-        └── SchemaTooNew   the database was migrated by a newer hookline than this one
+    ├── StoreError         the store failed; each driver wraps its database's errors once, ``from exc``
+    │   └── SchemaTooNew   the database was migrated by a newer hookline than this one
+    ├── ClientError        (hookline.client) a ``hookline`` command could not talk to a running instance
+    ├── AdapterError       (receiver.adapters.common) a payload cannot be turned into a snapshot (400)
+    └── ImageError         (upstream.images) a result image could not be archived; ``permanent`` or not
 
 Modules raise these; the HTTP layer maps ``InputError`` subclasses to their status and every other
 exception to a 500 with no detail (and a log line with the request id).

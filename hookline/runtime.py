@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from hookline.clock import Clock
 from hookline.config import Config
 from hookline.metrics import Metrics
-from hookline.store.base import Store
+from hookline.store import Store
 
 
 @dataclass

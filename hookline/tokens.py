@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from hookline.config import Config
-from hookline.store.base import Store
+from hookline.store import Store
 
 # Tokens are at least this long (config refuses shorter ones), so shorter path segments are kept.
 MIN_TOKEN_LENGTH = 16

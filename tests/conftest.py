@@ -15,8 +15,7 @@ import pytest
 
 from hookline.clock import ManualClock, SystemClock
 from hookline.config import Config
-from hookline.store import open_store
-from hookline.store.base import Store
+from hookline.store import Store, open_store
 from tests.support import SCHEMA_VIOLATIONS, HooklineProcess, Subscriber, run_server
 
 PG_ADMIN_DSN = os.environ.get("HOOKLINE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")

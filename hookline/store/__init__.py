@@ -1,10 +1,10 @@
-"""Storage backends behind the :class:`~hookline.store.base.Store` protocol."""
+"""The store: ``Store`` (the domain methods, written once) over a driver per database."""
 
 from __future__ import annotations
 
 from hookline.clock import Clock, SystemClock
 from hookline.config import Config, sqlite_path
-from hookline.store.base import Store
+from hookline.store.store import Store
 
 
 def open_store(config: Config, *, clock: Clock | None = None, exclusive: bool = True) -> Store:

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class Op:
-    kind: str
+    kind: Any  # what the backend groups by (a write unit, or "call")
     payload: Any
     future: asyncio.Future[Any]
 
@@ -56,7 +56,7 @@ class GroupCommitter:
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name=self._name)
 
-    async def submit(self, kind: str, payload: Any) -> Any:
+    async def submit(self, kind: Any, payload: Any) -> Any:
         if self._closing or self._task is None:
             raise RuntimeError("the store is closed")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()

@@ -11,19 +11,25 @@ from pathlib import Path
 import pytest
 
 from hookline.clock import SystemClock
-from hookline.store.sqlite import SqliteStore, sql
+from hookline.store.sqlite import SqliteStore
+from hookline.store.sqlite.driver import statement
 
 NOW = time.time()
+IDS = '["a", "b", "c"]'
 HOT = {
-    "claim": (sql.CLAIM_CANDIDATES, (NOW, "[]", NOW, "[]", 200)),
-    "finish an attempt": (sql.FINISH_ATTEMPT, ("delivered", None, 200, None, NOW, NOW, "dlv_x")),
-    "promote the next delivery": (sql.PROMOTE_NEXT, (NOW, "sub_x", "job_x")),
-    "chains with a waiting delivery": (sql.in_list(sql.WAITING_CHAINS, 3), ("a", "b", "c")),
-    "open chains of new events": (sql.in_list(sql.OPEN_CHAINS, 3), ("a", "b", "c")),
-    "jobs by upstream id": (sql.in_list(sql.JOBS_BY_UPSTREAM, 3), ("mjproxy", "a", "b", "c")),
-    "unbound jobs by key": (sql.in_list(sql.JOBS_UNBOUND_BY_KEY, 3), ("a", "b", "c")),
-    "jobs by id": (sql.in_list(sql.JOBS_BY_IDS, 3), ("a", "b", "c")),
-    "a job's events": (sql.JOB_EVENTS, ("job_x", 10)),
+    "claim": ("claim_candidates", {"now": NOW, "leased": "[]", "saturated": "[]", "limit": 200}),
+    "finish an attempt": (
+        "finish_attempts",
+        {"status": "delivered", "next_attempt_at": None, "status_code": 200, "error": None, "now": NOW}
+        | {"delivered_at": NOW, "id": "dlv_x"},
+    ),
+    "promote the next delivery": ("promote_next", {"now": NOW, "subscription_id": "sub_x", "job_id": "job_x"}),
+    "chains with a waiting delivery": ("waiting_chains", {"job_ids": IDS}),
+    "open chains of new events": ("open_chains", {"job_ids": IDS}),
+    # by upstream id, by id, and unbound by key: one statement
+    "jobs for ingest": ("jobs_for_ingest", {"pairs": '[["mjproxy", "a"], ["mjproxy", "b"]]', "keys": IDS}),
+    "jobs by id": ("lock_jobs", {"ids": IDS}),
+    "a job's events": ("job_events", {"job_id": "job_x", "limit": 10}),
 }
 
 
@@ -44,8 +50,9 @@ def conn(tmp_path_factory: pytest.TempPathFactory) -> sqlite3.Connection:
 
 @pytest.mark.parametrize("name", sorted(HOT))
 def test_hot_query_uses_an_index(conn: sqlite3.Connection, name: str) -> None:
-    statement, params = HOT[name]
-    plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + statement, params)]
+    query, params = HOT[name]
+    found = statement(query)
+    plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + found.text, [params[n] for n in found.names])]
     for step in plan:
         assert not (step.startswith("SCAN ") and "json_each" not in step), plan
         assert "TEMP B-TREE FOR ORDER BY" not in step, plan

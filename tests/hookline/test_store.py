@@ -12,7 +12,8 @@ import pytest
 from hookline.errors import Conflict, NotFound, SchemaTooNew
 from hookline.ids import new_id
 from hookline.models import Attempt, Completion, Inbound, SigningSecret, Subscription
-from hookline.store.base import DeliveryQuery, JobQuery, NewJob, Store, SubscriptionChanges
+from hookline.store import Store
+from hookline.store.base import DeliveryQuery, JobQuery, NewJob, SubscriptionChanges
 from receiver.adapters import ADAPTERS
 from tests.support import MJPROXY_LIFECYCLE, USEAPI_COMPLETED, USEAPI_FAILED, fixture_bytes
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from hookline.store.base import Store
+from hookline.store import Store
 from tests.hookline.test_store import claim, completion, inbound, mj, subscription
 
 

@@ -14,8 +14,8 @@ import pytest
 from hookline.clock import SystemClock
 from hookline.ids import new_id
 from hookline.models import Inbound, Snapshot
-from hookline.store import open_store
-from hookline.store.base import DeliveryQuery, NewJob, Store
+from hookline.store import Store, open_store
+from hookline.store.base import DeliveryQuery, NewJob
 from hookline.store.work import ArchivedImage, NewSubmission
 from receiver.adapters import ADAPTERS
 from tests.conftest import make_config

@@ -17,14 +17,14 @@ from typing import Any
 
 import asyncpg
 
-from hookline.store.postgres import sql
+CHANNEL = "hookline_deliveries"  # the NOTIFY of the statement `notify`
 
 log = logging.getLogger(__name__)
 RECONNECT_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 
 class Listener:
-    """Sets ``wake`` whenever a notification arrives on ``sql.CHANNEL`` (and when the listening
+    """Sets ``wake`` whenever a notification arrives on ``CHANNEL`` (and when the listening
     connection is lost or regained)."""
 
     def __init__(self, dsn: str, wake: asyncio.Event, *, safe_dsn: str) -> None:
@@ -73,7 +73,7 @@ class Listener:
             try:
                 conn = await asyncpg.connect(self._dsn, timeout=10)
                 conn.add_termination_listener(self._lost)
-                await conn.add_listener(sql.CHANNEL, self._notified)
+                await conn.add_listener(CHANNEL, self._notified)
             except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
                 attempt += 1

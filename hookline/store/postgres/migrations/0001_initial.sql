@@ -122,7 +122,7 @@ CREATE INDEX attempts_delivery ON attempts (delivery_id, id);
 -- The dispatchers' two hot paths as functions: one round trip each (the call is its own
 -- transaction), where the same statements sent one by one would wait for a round trip apiece —
 -- and a busy dispatcher's event loop makes each round trip slow. Their contracts are in
--- hookline/store/postgres/deliveries.py, which calls them.
+-- hookline/store/postgres/claims.py, which calls them.
 
 -- Lease up to p_limit due deliveries to p_owner, never more than p_per_subscription live leases
 -- per subscription, counting every dispatcher's: candidates are locked without waiting (SKIP

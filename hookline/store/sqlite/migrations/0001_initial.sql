@@ -96,7 +96,7 @@ CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pend
 -- A job's pending deliveries per subscription, in chain order: ingest asks "does this job already
 -- have a pending delivery for this subscription?", completion asks "which one is next?".
 CREATE INDEX deliveries_chain ON deliveries (job_id, subscription_id, n) WHERE status = 'pending';
--- (Leases are kept in memory: one process uses a SQLite file. See hookline/store/sqlite/leases.py.)
+-- (Leases are kept in memory: one process uses a SQLite file. See hookline/store/sqlite/claims.py.)
 CREATE INDEX deliveries_status ON deliveries (status, id);
 CREATE INDEX deliveries_subscription ON deliveries (subscription_id, id);
 CREATE INDEX deliveries_job ON deliveries (job_id, id);

@@ -1,0 +1,166 @@
+"""Claims and completions on PostgreSQL, safe with any number of dispatcher processes.
+
+Claim: due deliveries are locked with ``FOR UPDATE SKIP LOCKED`` (two dispatchers never wait for
+or take the same row), then leased (``lease_owner``, ``lease_until``). A lease that expires — its
+dispatcher died or hung — makes the delivery due again for anyone. The per-subscription bound is
+global: a claim counts the live leases of each subscription it takes from while holding that
+subscription's advisory transaction lock, so two dispatchers cannot both see "one slot left".
+
+Completion (a batch, through a group committer): record every attempt; apply its result only if
+its dispatcher still holds the lease (otherwise the attempt row is all that is kept); promote the
+next delivery of each finished chain, under the job's row lock (see ``receiving``); update the
+health of the subscriptions involved.
+
+Both run in the database (functions ``hookline_claim`` and ``hookline_complete``, in the
+migration): a busy dispatcher's event loop delays every round trip, so the number of round trips
+per claim or per batch of completions, not the database's work, bounded a dispatcher's rate.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from hookline.events import assemble
+from hookline.models import Claim, Completion
+from hookline.store import rows
+from hookline.store.driver import Row, Tx
+from hookline.store.groupcommit import GroupCommitter, Op
+from hookline.store.health import Health
+
+if TYPE_CHECKING:
+    from hookline.store.postgres.driver import PostgresDriver, PostgresTx
+
+# A success only refreshes ``last_success_at`` when the stored one is older than this: on a busy,
+# healthy subscription, completions from every dispatcher would otherwise all write (and lock) its
+# row. ``failing_since`` is always cleared at once.
+SUCCESS_RESOLUTION = 1.0
+HEALTH = ("id", "success_at", "failing_since", "throttled_until", "disable_reason", "now")
+
+
+class PostgresClaims:
+    def __init__(self, driver: PostgresDriver) -> None:
+        self.driver = driver
+        self._completions: GroupCommitter | None = None
+
+    async def claim(self, owner: str, limit: int, now: float, lease: float, per_subscription: int) -> list[Claim]:
+        """One call of ``hookline_claim`` (see the migration), its own transaction."""
+        params = {"owner": owner, "limit": limit, "now": now, "lease": lease, "per_subscription": per_subscription}
+
+        async def run(tx: PostgresTx) -> tuple[list[Row], bool]:
+            return await tx.fetch("claim", **params), False
+
+        found = await self.driver.with_connection(run)
+        secrets: dict[str, list[str]] = {}
+        claims = []
+        for r in found:
+            sub_id = r["subscription_id"]
+            if sub_id not in secrets:
+                secrets[sub_id] = [s.secret for s in rows.secrets_from_json(r["secrets"]) if s.active(now)]
+            body = r["body"]
+            payload = assemble(bytes(r["head"]), None if body is None else bytes(body))
+            claims.append(
+                Claim(r["id"], r["event_id"], sub_id, r["job_id"], r["url"], payload, secrets[sub_id], r["attempts"])
+            )
+        return claims
+
+    async def complete(self, completion: Completion, now: float, disable_after: float) -> str | None:
+        if self._completions is None:
+            self._completions = GroupCommitter(self._complete_batch, name="pg-completions")
+            self._completions.start()
+        disabled: str | None = await self._completions.submit("complete", (completion, now, disable_after))
+        return disabled
+
+    async def close(self) -> None:
+        if self._completions is not None:
+            await self._completions.close()
+
+    async def _complete_batch(self, ops: list[Op]) -> list[str | None]:
+        items = [op.payload for op in ops]
+
+        async def run(tx: PostgresTx) -> tuple[list[str | None], bool]:
+            return await _complete(tx, items)
+
+        return await self.driver.with_connection(run)
+
+    async def release(self, owner: str, delivery_ids: list[str]) -> None:
+        async def unit(tx: Tx) -> None:
+            await tx.execute("release", owner=owner, ids=delivery_ids)
+            tx.wake = True
+
+        await self.driver.write(unit)
+
+    async def busy(self, tx: Tx, delivery_id: str, now: float) -> bool:
+        row = await tx.fetch_one("lease_of", id=delivery_id)
+        return row is not None and row["lease_until"] is not None and row["lease_until"] > now
+
+    def forget(self, tx: Tx, delivery_id: str) -> None:
+        """``retry_delivery`` cleared the lease columns."""
+
+
+async def _complete(tx: PostgresTx, items: list[tuple[Completion, float, float]]) -> tuple[list[str | None], bool]:
+    """Record a batch of attempts and their consequences with ``hookline_complete`` (see the
+    migration). A batch of successes is one call, its own transaction; failures also change their
+    subscriptions' health, in the same transaction. Returns, per item, the reason if recording it
+    disabled its subscription (one item per disabling), and whether a delivery finished (so a
+    waiting one may have become due)."""
+    health: dict[str, Health] = {}
+    for position, (c, now, disable_after) in enumerate(items):
+        health.setdefault(c.subscription_id, Health(now, disable_after)).add(c, position)
+    succeeded = {sub_id: h.success_at for sub_id, h in health.items() if _only_succeeded(h)}
+    attempts = [c.attempt for c, _, _ in items]
+    params: dict[str, Any] = {f"a_{f}": [getattr(a, f) for a in attempts] for f in attempts[0].__dataclass_fields__}
+    params |= {
+        "c_id": [c.delivery_id for c, _, _ in items],
+        "c_owner": [c.owner for c, _, _ in items],
+        "c_status": [c.status for c, _, _ in items],
+        "c_next_attempt_at": [c.next_attempt_at for c, _, _ in items],
+        "c_code": [c.attempt.status_code for c, _, _ in items],
+        "c_error": [c.attempt.error for c, _, _ in items],
+        "c_now": [now for _, now, _ in items],
+        "c_delivered_at": [now if c.status == "delivered" else None for c, now, _ in items],
+        "succeeded": list(succeeded),
+        "succeeded_at": list(succeeded.values()),
+        "resolution": SUCCESS_RESOLUTION,
+    }
+    disabled: list[str | None] = [None] * len(items)
+    if len(succeeded) == len(health):
+        finished = await tx.fetch("complete", **params)
+    else:
+        async with tx.conn.transaction():
+            finished = await tx.fetch("complete", **params)
+            # Only attempts whose result was applied count (the others lost their lease).
+            applied = {r["id"] for r in finished}
+            failing: dict[str, Health] = {}
+            for position, (c, now, disable_after) in enumerate(items):
+                if c.delivery_id in applied and c.subscription_id not in succeeded:
+                    failing.setdefault(c.subscription_id, Health(now, disable_after)).add(c, position)
+            if failing:
+                for sub_id, reason in (await _write_health(tx, failing)).items():
+                    blamed = failing[sub_id].blamed
+                    if blamed is not None:
+                        disabled[blamed] = reason
+    return disabled, any(r["status"] != "pending" for r in finished)
+
+
+def _only_succeeded(h: Health) -> bool:
+    return h.failed_at is None and h.disable_reason is None and h.throttle_until is None
+
+
+async def _write_health(tx: Tx, health: dict[str, Health]) -> dict[str, str]:
+    """Write each subscription's new health; return the ones this disabled, with the reason."""
+    updates: list[tuple[Any, ...]] = []
+    disabled: dict[str, str] = {}
+    for r in await tx.fetch("lock_subscription_health", ids=sorted(health)):
+        h = health[r["id"]]
+        failing = h.failing_since(r["failing_since"])
+        throttled_until = r["throttled_until"]
+        if h.throttle_until is not None:
+            throttled_until = max(throttled_until or 0.0, h.throttle_until)
+        reason = h.reason_to_disable(failing) if r["enabled"] else None
+        if reason is not None:
+            disabled[r["id"]] = reason
+        updates.append((r["id"], h.success_at, failing, throttled_until, reason, h.now))
+    await tx.many("save_health", HEALTH, updates)
+    if disabled:
+        await tx.execute("pause_subscriptions", ids=list(disabled))
+    return disabled

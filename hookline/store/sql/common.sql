@@ -1,0 +1,249 @@
+-- hookline's statements, written once for both databases (see hookline/store/queries.py).
+-- Parameters are named (:job_id). Array membership is written `= ANY(:ids)` / `<> ALL(:ids)` and
+-- row locks `FOR UPDATE`: the loader turns them into SQLite's forms. A dialect file overrides a
+-- name only where the databases truly differ (bulk writes, index hints, locks, claims).
+
+-- name: get_setting
+SELECT value FROM settings WHERE key = :key
+
+-- name: put_setting
+INSERT INTO settings (key, value) VALUES (:key, :value) ON CONFLICT (key) DO NOTHING
+
+-- jobs ------------------------------------------------------------------------------------------
+
+-- name: register_job
+-- A job registered ahead of its callbacks; nothing when another one took its upstream id first.
+INSERT INTO jobs (id, provider, upstream_id, correlation_key, status, progress, image_urls, error, action,
+                  metadata, upstream_callback_id, sequence, origin, created_at, updated_at, last_seen_at)
+VALUES (:id, :provider, :upstream_id, :correlation_key, :status, :progress, :image_urls, :error, :action,
+        :metadata, :upstream_callback_id, :sequence, :origin, :created_at, :updated_at, :last_seen_at)
+ON CONFLICT DO NOTHING
+
+-- name: insert_jobs
+INSERT INTO jobs (id, provider, upstream_id, correlation_key, status, progress, image_urls, error, action,
+                  metadata, upstream_callback_id, sequence, origin, created_at, updated_at, last_seen_at)
+VALUES (:id, :provider, :upstream_id, :correlation_key, :status, :progress, :image_urls, :error, :action,
+        :metadata, :upstream_callback_id, :sequence, :origin, :created_at, :updated_at, :last_seen_at)
+
+-- name: update_jobs
+-- What ingest can change.
+UPDATE jobs SET upstream_id = :upstream_id, correlation_key = :correlation_key, status = :status,
+       progress = :progress, image_urls = :image_urls, error = :error, action = :action,
+       upstream_callback_id = :upstream_callback_id, sequence = :sequence, updated_at = :updated_at,
+       last_seen_at = :last_seen_at
+ WHERE id = :id
+
+-- name: get_job
+-- A job as the API shows it: with the body of the callback applied last (the raw upstream snapshot).
+SELECT j.*, u.body AS upstream FROM jobs j LEFT JOIN callbacks u ON u.id = j.upstream_callback_id
+ WHERE j.id = :id
+
+-- name: lock_job_with_upstream
+-- The job, locked, with the body of its last applied callback (the next event carries it).
+SELECT j.*, u.body AS upstream FROM jobs j LEFT JOIN callbacks u ON u.id = j.upstream_callback_id
+ WHERE j.id = :id FOR UPDATE OF j
+
+-- name: lock_jobs
+SELECT * FROM jobs WHERE id = ANY(:ids) ORDER BY id FOR UPDATE
+
+-- name: job_by_upstream
+SELECT id FROM jobs WHERE provider = :provider AND upstream_id = :upstream_id
+
+-- name: job_sequence
+UPDATE jobs SET sequence = :sequence, updated_at = :updated_at WHERE id = :id
+
+-- callbacks and events --------------------------------------------------------------------------
+
+-- name: insert_callbacks
+INSERT INTO callbacks (id, job_id, provider, source, outcome, received_at, headers, body, error)
+VALUES (:id, :job_id, :provider, :source, :outcome, :received_at, :headers, :body, :error)
+
+-- name: job_callbacks
+SELECT * FROM callbacks WHERE job_id = :job_id ORDER BY id DESC LIMIT :limit
+
+-- name: insert_events
+INSERT INTO events (id, job_id, type, sequence, created_at, head, callback_id)
+VALUES (:id, :job_id, :type, :sequence, :created_at, :head, :callback_id)
+
+-- name: job_events
+-- Events with the body of their callback, which the payload carries as data.upstream.
+SELECT e.*, u.body FROM events e LEFT JOIN callbacks u ON u.id = e.callback_id
+ WHERE e.job_id = :job_id ORDER BY e.sequence DESC LIMIT :limit
+
+-- name: events_for_replay
+SELECT e.*, u.body FROM events e LEFT JOIN callbacks u ON u.id = e.callback_id
+ WHERE e.created_at >= :since AND e.created_at < :until ORDER BY e.created_at, e.id
+
+-- subscriptions ---------------------------------------------------------------------------------
+
+-- name: insert_subscription
+INSERT INTO subscriptions (id, url, event_types, filter, description, secrets, enabled, disabled_reason, job_id,
+                           created_at, updated_at, failing_since, last_success_at, throttled_until)
+VALUES (:id, :url, :event_types, :filter, :description, :secrets, :enabled, :disabled_reason, :job_id,
+        :created_at, :updated_at, :failing_since, :last_success_at, :throttled_until)
+
+-- name: get_subscription
+SELECT * FROM subscriptions WHERE id = :id
+
+-- name: lock_subscription
+SELECT * FROM subscriptions WHERE id = :id FOR UPDATE
+
+-- name: subscriptions_for_fanout
+-- The general subscriptions, and the one-off subscriptions of these jobs (there may be one per
+-- job ever registered).
+SELECT * FROM subscriptions WHERE enabled AND job_id IS NULL
+UNION ALL SELECT * FROM subscriptions WHERE enabled AND job_id = ANY(:job_ids)
+
+-- name: save_subscription
+UPDATE subscriptions SET url = :url, event_types = :event_types, filter = :filter, description = :description,
+       secrets = :secrets, enabled = :enabled, disabled_reason = :disabled_reason, updated_at = :updated_at,
+       failing_since = :failing_since, throttled_until = :throttled_until
+ WHERE id = :id
+
+-- name: delete_subscription_attempts
+DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE subscription_id = :id)
+
+-- name: delete_subscription_deliveries
+DELETE FROM deliveries WHERE subscription_id = :id
+
+-- name: delete_subscription
+DELETE FROM subscriptions WHERE id = :id
+
+-- name: pause_subscriptions
+UPDATE deliveries SET next_attempt_at = NULL WHERE subscription_id = ANY(:ids) AND status = 'pending'
+
+-- name: resume_subscription
+-- The head of each of its chains becomes due.
+UPDATE deliveries SET next_attempt_at = :now
+ WHERE subscription_id = :id AND status = 'pending'
+   AND n = (SELECT MIN(m.n) FROM deliveries m WHERE m.subscription_id = deliveries.subscription_id
+               AND m.job_id = deliveries.job_id AND m.status = 'pending')
+
+-- deliveries ------------------------------------------------------------------------------------
+
+-- name: insert_deliveries
+INSERT INTO deliveries (id, event_id, subscription_id, job_id, event_type, sequence, status, attempts,
+                        next_attempt_at, created_at, updated_at)
+VALUES (:id, :event_id, :subscription_id, :job_id, :event_type, :sequence, 'pending', 0, :next_attempt_at, :created_at,
+        :created_at)
+
+-- name: open_chains
+SELECT DISTINCT subscription_id, job_id FROM deliveries WHERE status = 'pending' AND job_id = ANY(:job_ids)
+
+-- name: open_chains_of_subscription
+SELECT DISTINCT subscription_id, job_id FROM deliveries WHERE status = 'pending' AND subscription_id = :id
+
+-- name: get_delivery
+SELECT * FROM deliveries WHERE id = :id
+
+-- name: delivery_state
+SELECT status, subscription_id FROM deliveries WHERE id = :id FOR UPDATE
+
+-- name: retry_delivery
+UPDATE deliveries SET status = 'pending', next_attempt_at = :now, updated_at = :now WHERE id = :id
+
+-- name: delivery_attempts
+SELECT * FROM attempts WHERE delivery_id = :id ORDER BY id
+
+-- name: backlog
+SELECT (SELECT COUNT(*) FROM deliveries WHERE status = 'pending') AS pending,
+       (SELECT MIN(created_at) FROM deliveries WHERE status = 'pending') AS oldest,
+       (SELECT COUNT(*) FROM deliveries WHERE status = 'dead') AS dead
+
+-- upstream: submissions -------------------------------------------------------------------------
+
+-- name: insert_submission
+INSERT INTO submissions (job_id, provider, channel, request, state, attempts, next_attempt_at, created_at, updated_at)
+VALUES (:job_id, :provider, :channel, :request, 'pending', 0, :now, :now, :now)
+
+-- name: get_submission
+SELECT job_id, provider, channel, state, attempts, next_attempt_at, last_error, created_at, updated_at, sent_at
+  FROM submissions WHERE job_id = :job_id
+
+-- name: running_per_channel
+-- A channel's running jobs: sent and not yet terminal, or being sent right now.
+SELECT s.channel, COUNT(*) AS running FROM jobs j JOIN submissions s ON s.job_id = j.id
+ WHERE j.status IN ('queued', 'submitted', 'in_progress') AND s.channel IS NOT NULL
+   AND (s.state = 'sent' OR (s.state = 'pending' AND s.lease_until > :now))
+ GROUP BY s.channel
+
+-- name: due_submissions
+SELECT s.job_id, s.provider, s.channel, s.request, s.attempts, s.created_at
+  FROM submissions s JOIN jobs j ON j.id = s.job_id
+ WHERE s.state = 'pending' AND s.next_attempt_at <= :now AND (s.lease_until IS NULL OR s.lease_until <= :now)
+   AND j.status IN ('queued', 'submitted', 'in_progress')
+   AND (s.channel IS NULL OR s.channel <> ALL(:saturated))
+ ORDER BY s.next_attempt_at, s.job_id LIMIT :limit
+
+-- name: lease_submissions
+UPDATE submissions SET lease_until = :lease_until, lease_owner = :owner, attempts = attempts + 1, updated_at = :now
+ WHERE job_id = ANY(:job_ids)
+
+-- name: hold_submission
+UPDATE submissions SET next_attempt_at = :next_attempt_at, last_error = :error, updated_at = :now,
+       lease_until = NULL, lease_owner = NULL
+ WHERE job_id = :job_id AND lease_owner = :owner AND state = 'pending'
+
+-- name: finish_submission
+UPDATE submissions SET state = :state, last_error = :error, updated_at = :now, sent_at = :sent_at,
+       next_attempt_at = NULL, lease_until = NULL, lease_owner = NULL
+ WHERE job_id = :job_id
+
+-- upstream: polls -------------------------------------------------------------------------------
+
+-- name: poll_candidates
+-- Open jobs of these providers, quiet since :quiet_since, not leased: each with its last upstream
+-- snapshot (a timeout keeps it), then when hookline began watching it.
+SELECT j.*, u.body AS upstream, COALESCE(s.sent_at, j.created_at) AS watched_since FROM jobs j
+  LEFT JOIN callbacks u ON u.id = j.upstream_callback_id
+  LEFT JOIN submissions s ON s.job_id = j.id LEFT JOIN polls p ON p.job_id = j.id
+ WHERE j.status IN ('queued', 'submitted', 'in_progress') AND j.provider = ANY(:providers)
+   AND (s.job_id IS NULL OR s.state = 'sent')
+   AND COALESCE(j.last_seen_at, j.created_at) <= :quiet_since
+   AND (p.job_id IS NULL OR (p.next_poll_at <= :now AND (p.lease_until IS NULL OR p.lease_until <= :now)))
+ ORDER BY COALESCE(j.last_seen_at, j.created_at), j.id LIMIT :limit
+
+-- name: release_polls
+UPDATE polls SET lease_until = NULL, lease_owner = NULL WHERE lease_owner = :owner AND job_id = ANY(:job_ids)
+
+-- upstream: archives ----------------------------------------------------------------------------
+
+-- name: queue_archives
+INSERT INTO archives (job_id, state, attempts, next_attempt_at, images, created_at, updated_at)
+VALUES (:job_id, 'pending', 0, :now, '[]', :now, :now) ON CONFLICT (job_id) DO NOTHING
+
+-- name: get_archive
+SELECT job_id, state, attempts, next_attempt_at, last_error, images, created_at, updated_at
+  FROM archives WHERE job_id = :job_id
+
+-- name: claim_archives
+UPDATE archives SET lease_until = :lease_until, lease_owner = :owner, attempts = attempts + 1, updated_at = :now
+ WHERE job_id IN (SELECT job_id FROM archives WHERE state = 'pending' AND next_attempt_at <= :now
+                     AND (lease_until IS NULL OR lease_until <= :now)
+                   ORDER BY next_attempt_at, job_id LIMIT :limit FOR UPDATE SKIP LOCKED)
+RETURNING job_id, (SELECT image_urls FROM jobs WHERE jobs.id = archives.job_id) AS image_urls, images,
+          attempts - 1 AS attempts
+
+-- name: archive_leased_by
+SELECT 1 FROM archives WHERE job_id = :job_id AND lease_owner = :owner AND state = 'pending' FOR UPDATE
+
+-- name: complete_archive
+UPDATE archives SET state = 'archived', images = :images, last_error = NULL, next_attempt_at = NULL,
+       lease_until = NULL, lease_owner = NULL, updated_at = :now
+ WHERE job_id = :job_id
+
+-- name: fail_archive
+UPDATE archives SET state = :state, next_attempt_at = :retry_at, last_error = :error, images = :images,
+       lease_until = NULL, lease_owner = NULL, updated_at = :now
+ WHERE job_id = :job_id AND lease_owner = :owner AND state = 'pending'
+
+-- dashboard sessions ----------------------------------------------------------------------------
+
+-- name: revoke_session
+INSERT INTO revoked_sessions (nonce, expires_at) VALUES (:nonce, :expires_at) ON CONFLICT (nonce) DO NOTHING
+
+-- name: forget_expired_sessions
+DELETE FROM revoked_sessions WHERE expires_at < :now
+
+-- name: session_revoked
+SELECT 1 AS revoked FROM revoked_sessions WHERE nonce = :nonce

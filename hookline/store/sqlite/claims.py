@@ -1,0 +1,206 @@
+"""Delivery claims on SQLite: leases kept in memory.
+
+A lease says which dispatcher is sending a delivery, until when. On PostgreSQL, where many
+processes share the work, leases must live in the database. A SQLite file is used by one process
+(the lock file beside it makes sure), so its leases can live in that process: writing them to the
+database cost an UPDATE and two index changes per delivery, and a restart forgets them, which is
+what "release every lease at start-up" did. The semantics are the store's: a lease can be taken
+over once it expires; a result from a dispatcher that lost its lease is not applied.
+
+The driver snapshots the leases before each write batch and restores them if the batch rolls
+back, so they never disagree with the database. Claims and completions are write units of the
+one writer (completions batched: one transaction for every attempt waiting).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hookline.events import assemble
+from hookline.models import Claim, Completion
+from hookline.store import rows
+from hookline.store.driver import Tx
+from hookline.store.health import Health
+
+if TYPE_CHECKING:
+    from hookline.store.sqlite.driver import SqliteDriver
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    owner: str
+    until: float
+    subscription_id: str
+    job_id: str
+
+
+class Leases:
+    def __init__(self) -> None:
+        self._held: dict[str, Lease] = {}
+
+    def snapshot(self) -> dict[str, Lease]:
+        return dict(self._held)
+
+    def restore(self, snapshot: dict[str, Lease]) -> None:
+        self._held = snapshot
+
+    def live(self, now: float) -> list[str]:
+        """Deliveries leased right now (an expired lease no longer holds its delivery)."""
+        return [delivery_id for delivery_id, lease in self._held.items() if lease.until > now]
+
+    def live_per_subscription(self, now: float) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for lease in self._held.values():
+            if lease.until > now:
+                counts[lease.subscription_id] = counts.get(lease.subscription_id, 0) + 1
+        return counts
+
+    def take(self, delivery_id: str, lease: Lease) -> None:
+        self._held[delivery_id] = lease
+
+    def finish(self, delivery_id: str, owner: str) -> Lease | None:
+        """End ``owner``'s lease; None when ``owner`` does not hold it (another dispatcher took it
+        over, or an operator's retry cleared it)."""
+        lease = self._held.get(delivery_id)
+        if lease is None or lease.owner != owner:
+            return None
+        del self._held[delivery_id]
+        return lease
+
+    def busy(self, delivery_id: str, now: float) -> bool:
+        lease = self._held.get(delivery_id)
+        return lease is not None and lease.until > now
+
+    def drop(self, delivery_id: str) -> None:
+        self._held.pop(delivery_id, None)
+
+
+class SqliteClaims:
+    def __init__(self, driver: SqliteDriver) -> None:
+        self.driver = driver
+        self.leases = Leases()
+
+    async def claim(self, owner: str, limit: int, now: float, lease: float, per_subscription: int) -> list[Claim]:
+        async def unit(tx: Tx) -> list[Claim]:
+            leased = self.leases.live_per_subscription(now)
+            saturated = [sub for sub, count in leased.items() if count >= per_subscription]
+            found = await tx.fetch(
+                "claim_candidates", now=now, leased=self.leases.live(now), saturated=saturated, limit=limit
+            )
+            chosen: list[Claim] = []
+            secrets: dict[str, list[str]] = {}
+            columns = ("id", "event_id", "subscription_id", "job_id", "url", "secrets", "head", "body", "attempts")
+            for delivery_id, event_id, sub_id, job_id, url, raw, head, body, attempts in map(
+                rows.getter(found, *columns), found
+            ):
+                if leased.get(sub_id, 0) >= per_subscription:
+                    continue
+                leased[sub_id] = leased.get(sub_id, 0) + 1
+                if sub_id not in secrets:
+                    secrets[sub_id] = [s.secret for s in rows.secrets_from_json(raw) if s.active(now)]
+                self.leases.take(delivery_id, Lease(owner, now + lease, sub_id, job_id))
+                payload = assemble(head, body)
+                chosen.append(Claim(delivery_id, event_id, sub_id, job_id, url, payload, secrets[sub_id], attempts))
+                if len(chosen) >= limit:
+                    break
+            return chosen
+
+        return await self.driver.write(unit)
+
+    def complete(self, completion: Completion, now: float, disable_after: float) -> Awaitable[str | None]:
+        return self.driver.batched(self._complete, (completion, now, disable_after))
+
+    async def _complete(self, tx: Tx, items: list[tuple[Completion, float, float]]) -> list[str | None]:
+        """Record a batch of attempts. Returns, per item, the reason its subscription was disabled
+        by this batch (reported on one item only: the 410 itself, or the first failure)."""
+        await tx.many(
+            "insert_attempts",
+            ("id", "delivery_id", "attempted_at", "status_code", "latency_ms", "error", "response_body"),
+            [
+                (a.id, a.delivery_id, a.attempted_at, a.status_code, a.latency_ms, a.error, a.response_body)
+                for a in (c.attempt for c, _, _ in items)
+            ],
+        )
+        # Whose results still count: a delivery whose lease went to another dispatcher (or was
+        # cleared by an operator's retry) keeps only its attempt row.
+        job_of: dict[str, str] = {}
+        for completion, _, _ in items:
+            held = self.leases.finish(completion.delivery_id, completion.owner)
+            if held is not None:
+                job_of[completion.delivery_id] = held.job_id
+        applied = [(i, c, now, limit) for i, (c, now, limit) in enumerate(items) if c.delivery_id in job_of]
+        await tx.many(
+            "finish_attempts",
+            ("id", "status", "next_attempt_at", "status_code", "error", "now", "delivered_at"),
+            [
+                (c.delivery_id, c.status, c.next_attempt_at, c.attempt.status_code, c.attempt.error, now,
+                 now if c.status == "delivered" else None)
+                for _, c, now, _ in applied
+            ],
+        )  # fmt: skip
+        health: dict[str, Health] = {}
+        finished: dict[tuple[str, str], float] = {}  # chains whose head is no longer pending
+        for position, completion, now, disable_after in applied:
+            health.setdefault(completion.subscription_id, Health(now, disable_after)).add(completion, position)
+            if completion.status != "pending":
+                finished[(completion.subscription_id, job_of[completion.delivery_id])] = now
+        if finished:
+            # Promote the next delivery of each finished chain that has one waiting (most have none).
+            waiting = await tx.fetch("waiting_chains", job_ids=list({job for _, job in finished}))
+            promote = [
+                (finished[chain], *chain)
+                for chain in ((r["subscription_id"], r["job_id"]) for r in waiting)
+                if chain in finished
+            ]
+            if promote:
+                await tx.many("promote_next", ("now", "subscription_id", "job_id"), promote)
+                tx.wake = True
+        disabled: list[str | None] = [None] * len(items)
+        for sub_id, h in health.items():
+            reason = await _apply_health(tx, sub_id, h)
+            if reason is not None and h.blamed is not None:
+                disabled[h.blamed] = reason
+        return disabled
+
+    async def release(self, owner: str, delivery_ids: list[str]) -> None:
+        async def unit(tx: Tx) -> None:
+            for delivery_id in delivery_ids:
+                self.leases.finish(delivery_id, owner)
+            tx.wake = True
+
+        await self.driver.write(unit)
+
+    async def busy(self, tx: Tx, delivery_id: str, now: float) -> bool:
+        return self.leases.busy(delivery_id, now)
+
+    def forget(self, tx: Tx, delivery_id: str) -> None:
+        self.leases.drop(delivery_id)
+
+
+async def _apply_health(tx: Tx, sub_id: str, h: Health) -> str | None:
+    """Update the subscription's health; return the reason if this disabled it."""
+    if h.success_at is not None:
+        await tx.execute("subscription_succeeded", at=h.success_at, id=sub_id)
+    elif h.failed_at is not None:
+        await tx.execute("subscription_failed", at=h.failed_at, id=sub_id)
+    if h.throttle_until is not None:
+        await tx.execute("subscription_throttled", until=h.throttle_until, id=sub_id)
+    disabled: str | None = None
+    if h.disable_reason is not None:
+        if await tx.execute("disable_subscription", reason=h.disable_reason, now=h.now, id=sub_id):
+            disabled = h.disable_reason
+    elif h.success_at is None and h.failed_at is not None:
+        row = await tx.fetch_one("failing_since", id=sub_id)
+        reason = h.reason_to_disable(row["failing_since"] if row is not None else None)
+        cutoff = h.now - h.disable_after
+        if reason is not None and await tx.execute(
+            "disable_if_failing_since", reason=reason, now=h.now, id=sub_id, cutoff=cutoff
+        ):
+            disabled = reason
+    if disabled is not None:
+        await tx.execute("pause_subscriptions", ids=[sub_id])
+    if disabled is not None or h.throttle_until is not None:
+        tx.subscriptions_changed()
+    return disabled

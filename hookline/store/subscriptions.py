@@ -1,0 +1,86 @@
+"""Subscriptions and delivery administration, as write units (see ``driver``; the lock order is
+``receiving``'s: jobs, then deliveries, then subscriptions)."""
+
+from __future__ import annotations
+
+from hookline.errors import Conflict, NotFound
+from hookline.models import SigningSecret, Subscription
+from hookline.store import rows
+from hookline.store.base import SubscriptionChanges
+from hookline.store.driver import Claims, Tx
+
+
+async def get(tx: Tx, sub_id: str, *, lock: bool = False) -> Subscription:
+    row = await tx.fetch_one("lock_subscription" if lock else "get_subscription", id=sub_id)
+    if row is None:
+        raise NotFound(f"no subscription {sub_id!r}")
+    return rows.subscription(row)
+
+
+async def save(tx: Tx, sub: Subscription) -> None:
+    await tx.execute("save_subscription", **rows.subscription_params(sub))
+    tx.subscriptions_changed()
+
+
+async def update(tx: Tx, sub_id: str, changes: SubscriptionChanges, now: float) -> Subscription:
+    """Apply a PATCH. Disabling pauses the subscription's pending deliveries; enabling resumes the
+    head of each of its chains."""
+    toggles = "enabled" in changes.set_fields
+    if toggles and changes.enabled:
+        # Enabling promotes the head of each chain: lock their jobs first.
+        await tx.lock("lock_jobs_of_pending", id=sub_id)
+    elif toggles:
+        # Pause before locking the subscription row: a completion holds delivery rows while it
+        # waits for that row, so taking them in the other order could deadlock.
+        await tx.execute("pause_subscriptions", ids=[sub_id])
+    sub = await get(tx, sub_id, lock=True)
+    was_enabled = sub.enabled
+    changes.apply(sub, now)
+    await save(tx, sub)
+    if sub.enabled and not was_enabled:
+        await tx.execute("resume_subscription", now=now, id=sub.id)
+        tx.wake = True
+    return sub
+
+
+async def delete(tx: Tx, sub_id: str) -> None:
+    """Delete the subscription with its deliveries and attempts."""
+    await get(tx, sub_id)
+    for name in ("delete_subscription_attempts", "delete_subscription_deliveries", "delete_subscription"):
+        await tx.execute(name, id=sub_id)
+    tx.subscriptions_changed()
+
+
+async def rotate_secret(tx: Tx, sub_id: str, new_secret: str, now: float, overlap: float) -> Subscription:
+    """Make ``new_secret`` current; the previous ones keep signing for ``overlap`` seconds."""
+    sub = await get(tx, sub_id, lock=True)
+    kept = [s for s in sub.secrets if s.active(now)]
+    for secret in kept:
+        if secret.expires_at is None or secret.expires_at > now + overlap:
+            secret.expires_at = now + overlap
+    sub.secrets = [*kept, SigningSecret(new_secret, now)]
+    sub.updated_at = now
+    await save(tx, sub)
+    return sub
+
+
+async def enabled(tx: Tx, sub_id: str, doing: str) -> Subscription:
+    """The subscription, which must be enabled before ``doing`` (else Conflict)."""
+    sub = await get(tx, sub_id)
+    if not sub.enabled:
+        raise Conflict(f"subscription {sub_id} is disabled ({sub.disabled_reason}); enable it {doing}")
+    return sub
+
+
+async def retry_delivery(tx: Tx, claims: Claims, delivery_id: str, now: float) -> None:
+    """Make a dead (or waiting) delivery due now."""
+    row = await tx.fetch_one("delivery_state", id=delivery_id)
+    if row is None:
+        raise NotFound(f"no delivery {delivery_id!r}")
+    if await claims.busy(tx, delivery_id, now):
+        raise Conflict(f"delivery {delivery_id} is being sent right now; look again in a moment")
+    sub_id = row["subscription_id"]
+    await enabled(tx, sub_id, f'(PATCH /v1/subscriptions/{sub_id} {{"enabled": true}}) before retrying')
+    await tx.execute("retry_delivery", now=now, id=delivery_id)
+    claims.forget(tx, delivery_id)
+    tx.wake = True
