@@ -25,12 +25,14 @@ import contextlib
 import hashlib
 import logging
 import secrets
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hookline.api.http import check_bearer, error_response, input_error_response, is_number
+from hookline.api.schemas import ref
 from hookline.errors import HooklineError, InputError, Unauthorized
 from hookline.runtime import Runtime
 from hookline.store.idempotency import Answer
@@ -232,3 +234,40 @@ def _replay(answer: Answer) -> Response:
     if answer.content_type is not None:
         response.headers["content-type"] = answer.content_type
     return response
+
+
+# The OpenAPI document (hookline/api/openapi.py applies ``described`` to every POST under /v1) ---
+KEY_PARAMETER: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY, "pattern": "^[ -~]+$"},
+    "description": "Send the request again with the same key and body (after a timeout, say) and get the first "
+    "answer again instead of a second effect. Kept 24 h, per credential; 409, 429 and 5xx answers are not kept.",
+}
+REPLAYED_HEADER: dict[str, Any] = {
+    REPLAYED: {
+        "description": "`true` when this is the kept answer to an earlier request with the same Idempotency-Key",
+        "schema": {"const": "true"},
+    }
+}
+ANSWERS = {
+    "400": "Idempotency-Key is not 1 to 255 printable ASCII characters",
+    "409": "`idempotency_key_in_use`: the first request with this Idempotency-Key is still running",
+    "422": "`idempotency_key_reused`: this Idempotency-Key was used for another request in the last 24 h",
+}
+
+
+def described(op: dict[str, Any]) -> dict[str, Any]:
+    """``op`` (an OpenAPI operation) with the Idempotency-Key header and the answers it brings."""
+    responses = dict(op["responses"])
+    for code, answer in responses.items():
+        if code.startswith("2"):
+            responses[code] = {**answer, "headers": REPLAYED_HEADER}
+    for code, text in ANSWERS.items():
+        known = responses.get(code)
+        if known is None:
+            responses[code] = {"description": text, "content": {"application/json": {"schema": ref("Error")}}}
+        else:
+            responses[code] = {**known, "description": f"{known['description']}; or {text}"}
+    return {**op, "parameters": [*op.get("parameters", []), KEY_PARAMETER], "responses": responses}
