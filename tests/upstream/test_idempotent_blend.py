@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,9 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from hookline.api.idempotency import LOCK
 from simulator import png
 from tests.conftest import Hookline
-from tests.support import run_server, wait_for
+from tests.support import HooklineProcess, free_port, run_server, wait_for
 from tests.upstream.conftest import Sim, Upstreams, job, samples
 
 
@@ -108,3 +110,38 @@ async def test_another_process_sees_the_key_in_use_then_replays_it(
     replayed = await b.admin.post("/v1/blend", json=body, headers=key("shared"))
     assert (replayed.status_code, replayed.content) == (answered.status_code, answered.content)
     assert replayed.headers["idempotent-replayed"] == "true"
+
+
+@pytest.mark.postgres
+async def test_the_key_of_a_request_whose_process_died_frees_itself(
+    sim: Sim, slow_images: tuple[SlowImages, str], pg_url: str, tmp_path: Path
+) -> None:
+    """SIGKILL mid-request: the key stays in use (another process answers 409) until the dead
+    request's lock runs out; then the retry runs, once."""
+    env = {"HOOKLINE_DATABASE_URL": pg_url, "HOOKLINE_MJPROXY_URL": sim.url}
+    a = HooklineProcess(tmp_path / "a", free_port(), env)
+    b = HooklineProcess(tmp_path / "b", free_port(), env)
+    await a.start()
+    await b.start()
+    images, url = slow_images
+    body = {"provider": "mjproxy", "images": [f"{url}/a.png", f"{url}/b.png"]}
+    async with httpx.AsyncClient(headers={**a.admin_headers, **key("crash")}, timeout=60) as client:
+        dying = asyncio.create_task(client.post(f"{a.url}/v1/blend", json=body))
+        await wait_for(lambda: images.asked > 0, timeout=10, what="hookline A fetching the images")
+        a.kill()
+        with pytest.raises(httpx.HTTPError):
+            await dying
+        images.release()
+        busy = await client.post(f"{b.url}/v1/blend", json=body)
+        assert busy.status_code == 409 and busy.json()["error"]["code"] == "idempotency_key_in_use"
+        answers: list[httpx.Response] = []
+
+        async def ran() -> bool:
+            answers.append(await client.post(f"{b.url}/v1/blend", json=body))
+            return answers[-1].status_code != 409
+
+        await wait_for(ran, timeout=LOCK + 15, interval=1, what="the dead request's lock to run out")
+        assert answers[-1].status_code == 202 and "idempotent-replayed" not in answers[-1].headers
+        jobs = (await client.get(f"{b.url}/v1/jobs")).json()["items"]
+    assert [j["id"] for j in jobs] == [answers[-1].json()["id"]]
+    b.stop()
