@@ -91,4 +91,4 @@ async def release(tx: Tx, credential: str, key: str, owner: str) -> None:
 
 
 async def prune(tx: Tx, now: float, limit: int) -> int:
-    return await tx.execute("prune_idempotency", now=now, limit=limit)
+    return await tx.execute("prune_idempotency_keys", cutoff=now, limit=limit)

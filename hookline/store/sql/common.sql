@@ -276,10 +276,12 @@ UPDATE idempotency_keys SET status = :status, content_type = :content_type, body
 -- name: release_idempotency_key
 DELETE FROM idempotency_keys WHERE credential = :credential AND key = :key AND owner = :owner AND status IS NULL
 
--- name: prune_idempotency
--- At most :limit dead rows, oldest first; rows a claim holds are skipped, not waited for.
+-- name: prune_idempotency_keys
+-- At most :limit rows dead by :cutoff (now: expires_at already counts the 24 h), oldest first;
+-- rows a claim holds are skipped, not waited for. Shaped as a retention sweep (:cutoff, :limit),
+-- so the pruner takes it as Sweep("idempotency_keys", "prune_idempotency_keys", keep_for=0).
 DELETE FROM idempotency_keys WHERE (credential, key) IN (
-    SELECT credential, key FROM idempotency_keys WHERE expires_at <= :now
+    SELECT credential, key FROM idempotency_keys WHERE expires_at <= :cutoff
      ORDER BY expires_at LIMIT :limit FOR UPDATE SKIP LOCKED)
 
 -- name: lock_correlation_key
