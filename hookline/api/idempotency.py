@@ -165,34 +165,36 @@ class Idempotency:
         await self._run(scope, receive, send, credential, key, owner)
 
     async def _run(self, scope: Scope, receive: Receive, send: Send, credential: str, key: str, owner: str) -> None:
-        """Run the route holding the key; keep its answer, or give the key back."""
+        """Run the route holding the key. Its answer is kept (or the key given back) *before* it
+        goes out: a client that has the answer and sends the request again gets it replayed, never
+        "in use". The answers are small JSON documents, so holding one back costs nothing."""
         store, clock = self.rt.store, self.rt.clock
-        status: int | None = None
-        content_type: str | None = None
+        start: Message | None = None
         body: list[bytes] = []
+        kept = False
 
         async def capture(message: Message) -> None:
-            nonlocal status, content_type
+            nonlocal start, kept
             if message["type"] == "http.response.start":
-                status = message["status"]
-                found = next((v for k, v in message.get("headers", []) if k.lower() == b"content-type"), None)
-                content_type = found.decode("latin-1") if found is not None else None
-            elif message["type"] == "http.response.body":
-                body.append(message.get("body", b""))
-            await send(message)
+                start = message
+                return
+            if message["type"] != "http.response.body" or start is None:
+                await send(message)
+                return
+            body.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            status = start["status"]
+            if status < 500 and status not in RETRY_NOW:
+                found = next((v for k, v in start.get("headers", []) if k.lower() == b"content-type"), None)
+                answer = Answer(status, found.decode("latin-1") if found is not None else None, b"".join(body))
+                kept = await self._keep(credential, key, owner, answer, clock.now())
+            await send(start)
+            await send({"type": "http.response.body", "body": b"".join(body), "more_body": False})
 
         holding = asyncio.create_task(self._hold(credential, key, owner))
-        kept = False
         try:
             await self.app(scope, receive, capture)
-            if status is not None and status < 500 and status not in RETRY_NOW:
-                answer = Answer(status, content_type, b"".join(body))
-                try:
-                    kept = await store.save_idempotent_answer(credential, key, owner, answer, clock.now())
-                except HooklineError as exc:  # answered already: the retry will run again
-                    log.warning("could not keep an idempotent answer: %s", exc)
-                if not kept:
-                    log.warning("an idempotent request's answer was not kept; a retry with its key will run again")
         finally:
             holding.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -202,6 +204,16 @@ class Idempotency:
                 # this fails too, the lock runs out by itself.
                 with contextlib.suppress(HooklineError):
                     await store.release_idempotency_key(credential, key, owner)
+
+    async def _keep(self, credential: str, key: str, owner: str, answer: Answer, now: float) -> bool:
+        try:
+            kept = await self.rt.store.save_idempotent_answer(credential, key, owner, answer, now)
+        except HooklineError as exc:  # the answer still goes out; a retry with the key runs again
+            log.warning("could not keep an idempotent answer: %s", exc)
+            return False
+        if not kept:
+            log.warning("an idempotent request outlived its key's lock; a retry with its key will run again")
+        return kept
 
     async def _hold(self, credential: str, key: str, owner: str) -> None:
         """Extend the key's lock while the request runs, so that only a dead request loses it."""
