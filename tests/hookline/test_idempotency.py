@@ -118,3 +118,13 @@ async def test_a_kept_answer_expires_after_24_hours(hookline_factory: Any, datab
     later = await h.admin.post("/v1/subscriptions", json=body, headers=key("daily"))
     assert later.status_code == 201 and later.json()["id"] != first.json()["id"]
     assert "idempotent-replayed" not in later.headers
+
+
+async def test_a_repeated_secret_rotation_rotates_once(hookline: Hookline) -> None:
+    sub = (await hookline.admin.post("/v1/subscriptions", json={"url": "http://127.0.0.1:9/h"})).json()
+    path = f"/v1/subscriptions/{sub['id']}/rotate-secret"
+    first = await hookline.admin.post(path, headers=key("rotate-1"))
+    again = await hookline.admin.post(path, headers=key("rotate-1"))
+    assert first.status_code == again.status_code == 200 and again.json() == first.json()
+    current = (await hookline.admin.get(f"/v1/subscriptions/{sub['id']}")).json()
+    assert current["secret"] == first.json()["secret"] != sub["secret"]
