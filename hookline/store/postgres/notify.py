@@ -97,6 +97,10 @@ class Listener:
         if conn is not self._conn:
             return
         self._conn = None
+        # Release the dead connection now: left for the garbage collector, asyncpg warns that it
+        # was never closed.
+        with contextlib.suppress(Exception):
+            conn.terminate()
         self._wake.set()
         if not self._closed:
             log.warning("lost the LISTEN connection to %s; reconnecting", self._safe_dsn)
