@@ -94,7 +94,7 @@ class Listener:
         self._wake.set()
 
     def _lost(self, conn: Any) -> None:
-        if conn is not self._conn:
+        if conn is None or conn is not self._conn:
             return
         self._conn = None
         # Release the dead connection now: left for the garbage collector, asyncpg warns that it
