@@ -93,8 +93,9 @@ class Listener:
     def _notified(self, *_: Any) -> None:
         self._wake.set()
 
-    def _lost(self, conn: Any) -> None:
-        if conn is None or conn is not self._conn:
+    def _lost(self, lost: Any) -> None:
+        conn = self._conn
+        if conn is None or lost is not conn:
             return
         self._conn = None
         # Release the dead connection now: left for the garbage collector, asyncpg warns that it
