@@ -62,7 +62,9 @@ class Sender:
         started_at = self.clock.now()
         started = time.perf_counter()
         result = AttemptResult(started_at=started_at, latency_ms=0.0)
-        headers = signing.headers(claim.secrets, claim.event_id, int(started_at), claim.payload)
+        # The subscription's own headers first: hookline's (signature, content type) always win, and
+        # the API refuses names that would collide with them anyway.
+        headers = {**claim.headers, **signing.headers(claim.secrets, claim.event_id, int(started_at), claim.payload)}
         try:
             status, retry_after, location, body = await self._post(claim.url, headers, claim.payload)
         except (EgressRefused, aiohttp.ClientError, OSError, TimeoutError) as exc:  # SSLError is an OSError

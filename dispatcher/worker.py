@@ -102,6 +102,11 @@ class Dispatcher(Worker[Claim]):
                 waiter.cancel()
 
     async def handle(self, claim: Claim) -> None:
+        if claim.send_at is not None:
+            # The subscription's rate limit gave this delivery a slot (hookline.store.rates): not before.
+            wait = claim.send_at - self.rt.clock.now()
+            if wait > 0:
+                await asyncio.sleep(wait)
         try:
             result = await self.sender.send(claim)
         except Exception as exc:  # a bug, not the subscriber: record it, retry on schedule, keep going

@@ -2,8 +2,10 @@
 
 A subscription matches an event when it is enabled, its ``event_types`` (if any) include the
 type, its one-off ``job_id`` (if any) is the event's job, and every key of its ``filter`` holds:
-``provider``, ``correlation_key``, ``correlation_key_prefix`` and ``metadata`` (each given key
-equal in the job's metadata).
+``provider``, ``correlation_key``, ``correlation_key_prefix``, ``metadata`` (each given key
+equal in the job's metadata), ``status`` (the job's status the event reports is one of these) and
+``min_progress`` (the progress the event reports is at least this, an unknown progress counting as
+0; an event of a finished job always passes, so a subscriber never misses an outcome).
 
 Per-job ordering: the deliveries of one (subscription, job) pair form a chain. Only the chain's
 head is due (``next_attempt_at`` set); the rest wait with ``next_attempt_at`` = None and are
@@ -16,21 +18,48 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from hookline.ids import new_id
-from hookline.models import Event, Job, Subscription
+from hookline.models import TERMINAL, Event, Job, Subscription
 
-FILTER_KEYS = ("provider", "correlation_key", "correlation_key_prefix", "metadata")
+FILTER_KEYS = ("provider", "correlation_key", "correlation_key_prefix", "metadata", "status", "min_progress")
+STATE_KEYS = ("status", "min_progress")  # filters on the job's state as the event reports it
 
 
-def matches(sub: Subscription, job: Job, event_type: str) -> bool:
-    """True when ``sub`` should receive an event of ``event_type`` about ``job``."""
+def matches(sub: Subscription, job: Job, event_type: str, event: Event | None = None) -> bool:
+    """True when ``sub`` should receive an event of ``event_type`` about ``job``. ``event`` gives
+    the job's state as that event reports it (for ``status`` and ``min_progress``); without it,
+    the job's current state counts."""
     if not sub.enabled:
         return False
     if sub.job_id is not None and sub.job_id != job.id:
         return False
     if sub.event_types and event_type not in sub.event_types:
         return False
-    return filter_matches(sub.filter, job)
+    if not filter_matches(sub.filter, job):
+        return False
+    if any(key in sub.filter for key in STATE_KEYS):
+        status, progress = event_state(event) if event is not None else (job.status, job.progress)
+        return state_matches(sub.filter, status, progress)
+    return True
+
+
+def event_state(event: Event) -> tuple[str, int | None]:
+    """The job's status and progress as ``event`` reports them (an event of a batch may be older
+    than the job's state at the end of the batch)."""
+    data = orjson.loads(event.head or event.payload).get("data") or {}
+    return str(data.get("status")), data.get("progress")
+
+
+def state_matches(flt: dict[str, Any], status: str, progress: int | None) -> bool:
+    statuses = flt.get("status")
+    if statuses is not None and status not in statuses:
+        return False
+    least = flt.get("min_progress")
+    if least is not None and status not in TERMINAL and (progress or 0) < least:
+        return False
+    return True
 
 
 def filter_matches(flt: dict[str, Any], job: Job) -> bool:
@@ -101,7 +130,7 @@ def plan_deliveries(
     for event in events:
         job = jobs[event.job_id]
         for sub in subscriptions.candidates(job.id):
-            if not matches(sub, job, event.type):
+            if not matches(sub, job, event.type, event):
                 continue
             chain = (sub.id, job.id)
             waiting = chain in open_chains

@@ -231,6 +231,9 @@ class Subscription:
     failing_since: float | None = None
     last_success_at: float | None = None
     throttled_until: float | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every delivery (issue 15)
+    rate_limit: int | None = None  # requests per second; None: unlimited
+    retry_schedule: list[float] | None = None  # None: the global HOOKLINE_RETRY_SCHEDULE
 
     @property
     def secret(self) -> str:
@@ -251,9 +254,12 @@ class Subscription:
             "updated_at": isoformat(self.updated_at),
             "failing_since": isoformat(self.failing_since),
             "last_success_at": isoformat(self.last_success_at),
+            "rate_limit": self.rate_limit,
+            "retry_schedule": self.retry_schedule,
         }
         if with_secret:
             out["secret"] = self.secret
+            out["headers"] = self.headers  # shown where the secret is: a header may carry a credential
         return out
 
 
@@ -327,6 +333,10 @@ class Claim:
     payload: bytes
     secrets: list[str]
     attempts: int  # attempts made before this one
+    # The subscription's settings (issue 15), read when the delivery is claimed:
+    headers: dict[str, str] = field(default_factory=dict)
+    retry_schedule: tuple[float, ...] | None = None  # None: the dispatcher's global schedule
+    send_at: float | None = None  # the send slot the subscription's rate limit gave it (None: now)
 
 
 @dataclass(slots=True)

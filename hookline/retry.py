@@ -4,7 +4,8 @@ and the random source for jitter are passed in.
 - 2xx: delivered.
 - 410 Gone: the subscription is disabled at once; the delivery waits (it resumes on re-enable).
 - anything else (3xx included: redirects are not followed, timeouts, connection errors): retry
-  after the next delay of the schedule, ±20 % jitter; once the schedule is exhausted, dead.
+  after the next delay of the schedule, ±20 % jitter; once the schedule is exhausted, dead. The
+  schedule is the subscription's own when it has one (``Claim.retry_schedule``), else the global one.
 - ``Retry-After`` (seconds or an HTTP date) lengthens the delay; 429, 502, 503 and 504 also pause
   the whole subscription for that long, so a struggling endpoint is not hammered by its backlog.
 """
@@ -37,11 +38,13 @@ class RetryPolicy:
     jitter: float = 0.2
     max_retry_after: float = 24 * 3600.0
 
-    def delay(self, attempts_made: int, rng: random.Random) -> float | None:
-        """Seconds to wait after the ``attempts_made``-th failed attempt; None when exhausted."""
-        if attempts_made > len(self.schedule):
+    def delay(self, attempts_made: int, rng: random.Random, schedule: tuple[float, ...] | None = None) -> float | None:
+        """Seconds to wait after the ``attempts_made``-th failed attempt, by ``schedule`` (default:
+        the policy's); None when exhausted."""
+        steps = self.schedule if schedule is None else schedule
+        if attempts_made > len(steps):
             return None
-        base = self.schedule[attempts_made - 1]
+        base = steps[attempts_made - 1]
         return base * rng.uniform(1 - self.jitter, 1 + self.jitter)
 
     def decide(
@@ -74,7 +77,7 @@ class RetryPolicy:
             return outcome("delivered", None)
         if code == 410:
             return outcome("pending", now, disable_reason="the endpoint answered 410 Gone")
-        wait = self.delay(claim.attempts + 1, rng)
+        wait = self.delay(claim.attempts + 1, rng, claim.retry_schedule)
         if wait is None:
             return outcome("dead", None)
         retry_after = min(result.retry_after, self.max_retry_after) if result.retry_after is not None else None

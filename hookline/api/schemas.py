@@ -69,10 +69,53 @@ FILTER: Schema = obj(
         "correlation_key": nullable({"type": "string", "maxLength": 1024}),
         "correlation_key_prefix": nullable({"type": "string", "maxLength": 1024}),
         "metadata": nullable(METADATA),
+        "status": nullable(
+            {
+                "type": "array",
+                "items": {"type": "string", "enum": list(STATUSES)},
+                "minItems": 1,
+                "description": "only events that report one of these job statuses",
+            }
+        ),
+        "min_progress": nullable(
+            {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 100,
+                "description": "only events whose job progress is at least this (unknown: 0); "
+                "events of finished jobs always pass",
+            }
+        ),
     },
     required=[],
     closed=True,
 )
+# Per-subscription settings (issue 15): see hookline/api/subsettings.py.
+HEADERS: Schema = {
+    "type": "object",
+    "maxProperties": 32,
+    "propertyNames": {"pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$"},
+    "additionalProperties": {"type": "string", "maxLength": 4096, "pattern": "^[\\t\\x20-\\x7e]*$"},
+    "description": "sent with every delivery; not webhook-*, content-type, content-length, host, user-agent, "
+    "transfer-encoding, connection (nor other hop-by-hop names)",
+}
+RATE_LIMIT: Schema = {
+    "type": "integer",
+    "minimum": 1,
+    "maximum": 10000,
+    "description": "at most this many requests to this subscription in any one second; null: no limit",
+}
+RETRY_SCHEDULE: Schema = {
+    "type": "array",
+    "items": {"type": "number", "minimum": 0, "maximum": 2592000},
+    "maxItems": 30,
+    "description": "seconds before each retry; null: the global HOOKLINE_RETRY_SCHEDULE",
+}
+SETTINGS: dict[str, Schema] = {
+    "headers": nullable(HEADERS),
+    "rate_limit": nullable(RATE_LIMIT),
+    "retry_schedule": nullable(RETRY_SCHEDULE),
+}
 EVENT_TYPE_LIST: Schema = {
     "type": "array",
     "items": {"type": "string", "enum": list(EVENT_TYPES)},
@@ -166,6 +209,8 @@ COMPONENTS: dict[str, Schema] = {
             "updated_at": TIME,
             "failing_since": nullable(TIME),
             "last_success_at": nullable(TIME),
+            "rate_limit": nullable(RATE_LIMIT),
+            "retry_schedule": nullable(RETRY_SCHEDULE),
         }
     ),
     "Delivery": obj(
@@ -215,6 +260,7 @@ COMPONENTS: dict[str, Schema] = {
             "filter": nullable(FILTER),
             "description": nullable({"type": "string", "maxLength": 1024}),
             "secret": nullable(SECRET),
+            **SETTINGS,
         },
         required=["url"],
         closed=True,
@@ -226,6 +272,7 @@ COMPONENTS: dict[str, Schema] = {
             "filter": nullable(FILTER),
             "description": nullable({"type": "string", "maxLength": 1024}),
             "enabled": {"type": "boolean", "description": "false pauses deliveries; true resumes them"},
+            **SETTINGS,
         },
         required=[],
         closed=True,
@@ -241,7 +288,7 @@ COMPONENTS: dict[str, Schema] = {
 # Derived shapes: a subscription as created or shown (with its secret), a job with its timeline,
 # a delivery with its attempts.
 COMPONENTS["SubscriptionWithSecret"] = {
-    "allOf": [ref("Subscription"), obj({"secret": {"type": "string", "pattern": "^whsec_"}})]
+    "allOf": [ref("Subscription"), obj({"secret": {"type": "string", "pattern": "^whsec_"}, "headers": HEADERS})]
 }
 COMPONENTS["RegisteredJob"] = {
     "allOf": [

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hookline.api import fields
+from hookline.api import fields, subsettings
 from hookline.api.auth import admin
 from hookline.api.http import (
     JSONResponse,
@@ -30,8 +30,8 @@ from hookline.signing import generate_secret, secret_key
 from hookline.store.base import SubscriptionChanges, SubscriptionQuery
 
 ROTATION_OVERLAP = 24 * 3600.0
-CREATE_FIELDS = ("url", "event_types", "filter", "description", "secret")
-PATCH_FIELDS = ("url", "event_types", "filter", "description", "enabled")
+CREATE_FIELDS = ("url", "event_types", "filter", "description", "secret", *subsettings.SETTINGS_FIELDS)
+PATCH_FIELDS = ("url", "event_types", "filter", "description", "enabled", *subsettings.SETTINGS_FIELDS)
 
 
 def routes(rt: Runtime) -> list[Route]:
@@ -74,6 +74,12 @@ def routes(rt: Runtime) -> list[Route]:
             if enabled is None:
                 raise InputError("enabled must be true or false", code="invalid_field")
             changes.enabled = enabled
+        if "headers" in doc:
+            changes.headers = subsettings.headers(doc)
+        if "rate_limit" in doc:
+            changes.rate_limit = subsettings.rate_limit(doc)
+        if "retry_schedule" in doc:
+            changes.retry_schedule = subsettings.retry_schedule(doc)
         sub = await store.update_subscription(path_id(request, "sub_id", "subscription"), changes, rt.clock.now())
         return JSONResponse(sub.to_api())
 
@@ -128,6 +134,9 @@ async def build_subscription(rt: Runtime, doc: dict[str, Any], now: float, *, fi
         job_id=None,
         created_at=now,
         updated_at=now,
+        headers=subsettings.headers(doc),
+        rate_limit=subsettings.rate_limit(doc),
+        retry_schedule=subsettings.retry_schedule(doc),
     )
 
 
@@ -157,6 +166,7 @@ def _filter(doc: dict[str, Any]) -> dict[str, Any]:
     fields.text(flt, "correlation_key")
     fields.text(flt, "correlation_key_prefix")
     fields.json_object(flt, "metadata")
+    subsettings.state_filter(flt)
     return {k: v for k, v in flt.items() if v is not None}
 
 

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hookline.api.http import error_response
-from hookline.dashboard import jobs, live, login, operations
+from hookline.dashboard import jobs, live, login, operations, subsettings
 from hookline.dashboard.html import SECURITY_HEADERS
 from hookline.dashboard.session import Sessions
 from hookline.runtime import Runtime
@@ -39,6 +39,7 @@ def routes(rt: Runtime) -> list[Route]:
         *login.routes(sessions),
         *jobs.routes(rt, sessions),
         *operations.routes(rt, sessions),
+        *subsettings.routes(rt, sessions),
         *live.routes(rt, sessions),
         Route("/dashboard/static/{name}", static, methods=["GET"]),
     ]

@@ -122,6 +122,7 @@ NOTICES = {
     "enabled": "Subscription enabled: its waiting deliveries resume.",
     "disabled": "Subscription disabled: its deliveries wait until it is enabled again.",
     "replayed": "Replay queued.",
+    "saved": "Subscription settings saved.",
 }
 
 

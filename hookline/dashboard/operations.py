@@ -18,6 +18,7 @@ from hookline.dashboard import chains
 from hookline.dashboard.deliveries import deliveries_table, delivery_row
 from hookline.dashboard.html import Markup, button_form, hidden, html, join, notice, page, query, when
 from hookline.dashboard.session import Action, Session, Sessions, action, local_path, view
+from hookline.dashboard.subsettings import settings_summary
 from hookline.errors import InputError, NotFound
 from hookline.models import DELIVERY_STATUSES, Subscription
 from hookline.runtime import Runtime
@@ -71,12 +72,13 @@ def subscription_row(sub: Subscription, csrf: str, now: float) -> Markup:
         scope += f" of job {sub.job_id}"
     return html(
         '<tr id="{id}" data-subscription="{id}"><td><div class="url">{url}</div><div class="muted mono">{id}</div>'
-        '<div class="muted">{description}</div></td><td data-label="Receives">{scope}{filter}</td>'
+        '<div class="muted">{description}</div>{settings}</td><td data-label="Receives">{scope}{filter}</td>'
         '<td data-label="Health">{health}</td><td data-label="Last success">{last_success}</td>'
         '<td data-label="Deliveries">{links}</td><td>{toggle}{replay}</td></tr>',
         id=sub.id,
         url=sub.url,
         description=sub.description or "",
+        settings=settings_summary(sub),
         scope=scope,
         filter=html('<div class="muted mono">{f}</div>', f=sub.filter) if sub.filter else "",
         health=_health(sub),

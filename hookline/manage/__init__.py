@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hookline.client import DEFAULT_URL, Client, ClientError
+from hookline.manage import subsettings
 from hookline.manage.commands import (
     deliveries_ls,
     deliveries_retry,
@@ -105,6 +106,11 @@ def register(commands: Any) -> None:
     add.add_argument("--key", help="only jobs with this correlation key")
     add.add_argument("--key-prefix", help="only jobs whose correlation key starts with this")
     add.add_argument("--secret", help="a whsec_ secret of your own (default: generated)")
+    subsettings.add_flags(add)
+    update = _leaf(sub_commands, "update", subsettings.subscriptions_update, "change a subscription's settings")
+    update.add_argument("id", metavar="ID")
+    update.add_argument("--description", help="a note for people")
+    subsettings.add_flags(update, update=True)
     ls = _leaf(sub_commands, "list", subscriptions_list, "list subscriptions with their health")
     ls.add_argument("--limit", type=int, default=500, help="at most this many (default 500)")
     rm = _leaf(sub_commands, "rm", subscriptions_rm, "delete subscriptions with their deliveries")

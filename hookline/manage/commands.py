@@ -10,6 +10,7 @@ from typing import Any
 
 from hookline.client import Client, ClientError
 from hookline.manage.output import cell, emit, progress, table
+from hookline.manage.subsettings import filter_extras, settings_body
 
 SUB_COLUMNS = (
     ("id", "id"),
@@ -46,8 +47,10 @@ def subscriptions_add(client: Client, args: argparse.Namespace) -> int:
         )
         if v
     }
+    flt.update(filter_extras(args))
     if flt:
         body["filter"] = flt
+    body.update(settings_body(args))
     sub = client.post("/v1/subscriptions", body)
     emit(
         args,

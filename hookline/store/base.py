@@ -107,6 +107,9 @@ class SubscriptionChanges:
     filter: dict[str, Any] | None = None
     description: str | None = None
     enabled: bool | None = None
+    headers: dict[str, str] | None = None
+    rate_limit: int | None = None
+    retry_schedule: list[float] | None = None
     set_fields: frozenset[str] = frozenset()
 
     def apply(self, sub: Subscription, now: float) -> None:

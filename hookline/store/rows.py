@@ -116,6 +116,8 @@ def subscription(row: Row) -> Subscription:
         filter=orjson.loads(row["filter"]),
         secrets=secrets_from_json(row["secrets"]),
         enabled=bool(row["enabled"]),
+        headers=orjson.loads(row["headers"]),
+        retry_schedule=_loads(row["retry_schedule"]),
     )
     return sub
 
@@ -137,6 +139,9 @@ def subscription_params(s: Subscription) -> Params:
         "failing_since": s.failing_since,
         "last_success_at": s.last_success_at,
         "throttled_until": s.throttled_until,
+        "headers": dumps(s.headers),
+        "rate_limit": s.rate_limit,
+        "retry_schedule": None if s.retry_schedule is None else dumps(s.retry_schedule),
     }
 
 

@@ -27,7 +27,7 @@ from hookline.models import (
     Page,
     Subscription,
 )
-from hookline.store import idempotency, receiving, rows, subscriptions, work
+from hookline.store import idempotency, rates, receiving, rows, subscriptions, work
 from hookline.store.base import (
     MAX_PAGE,
     Backlog,
@@ -206,8 +206,11 @@ class Store:
         self, owner: str, limit: int, now: float, lease: float, per_subscription: int
     ) -> list[Claim]:
         """Lease up to ``limit`` due deliveries to ``owner``, never more than ``per_subscription``
-        in flight for one subscription (counting leases other dispatchers hold)."""
-        return await self.driver.claims.claim(owner, limit, now, lease, per_subscription)
+        in flight for one subscription (counting leases other dispatchers hold). Each claim
+        carries its subscription's headers and retry schedule, and, when the subscription has a
+        rate limit, the time it may be sent (``send_at``; see ``rates``)."""
+        claims = await self.driver.claims.claim(owner, limit, now, lease, per_subscription)
+        return await rates.with_settings(self.driver, claims, owner, now)
 
     async def complete_delivery(self, completion: Completion, now: float, disable_after: float) -> str | None:
         """Record an attempt and its consequences (retry, delivered, dead; subscription health;

@@ -46,7 +46,12 @@ async def update(tx: Tx, sub_id: str, changes: SubscriptionChanges, now: float) 
 async def delete(tx: Tx, sub_id: str) -> None:
     """Delete the subscription with its deliveries and attempts."""
     await get(tx, sub_id)
-    for name in ("delete_subscription_attempts", "delete_subscription_deliveries", "delete_subscription"):
+    for name in (
+        "delete_subscription_attempts",
+        "delete_subscription_deliveries",
+        "delete_rate_bucket",
+        "delete_subscription",
+    ):
         await tx.execute(name, id=sub_id)
     tx.subscriptions_changed()
 

@@ -78,9 +78,11 @@ SELECT e.*, u.body FROM events e LEFT JOIN callbacks u ON u.id = e.callback_id
 
 -- name: insert_subscription
 INSERT INTO subscriptions (id, url, event_types, filter, description, secrets, enabled, disabled_reason, job_id,
-                           created_at, updated_at, failing_since, last_success_at, throttled_until)
+                           created_at, updated_at, failing_since, last_success_at, throttled_until,
+                           headers, rate_limit, retry_schedule)
 VALUES (:id, :url, :event_types, :filter, :description, :secrets, :enabled, :disabled_reason, :job_id,
-        :created_at, :updated_at, :failing_since, :last_success_at, :throttled_until)
+        :created_at, :updated_at, :failing_since, :last_success_at, :throttled_until,
+        :headers, :rate_limit, :retry_schedule)
 
 -- name: get_subscription
 SELECT * FROM subscriptions WHERE id = :id
@@ -97,7 +99,8 @@ UNION ALL SELECT * FROM subscriptions WHERE enabled AND job_id = ANY(:job_ids)
 -- name: save_subscription
 UPDATE subscriptions SET url = :url, event_types = :event_types, filter = :filter, description = :description,
        secrets = :secrets, enabled = :enabled, disabled_reason = :disabled_reason, updated_at = :updated_at,
-       failing_since = :failing_since, throttled_until = :throttled_until
+       failing_since = :failing_since, throttled_until = :throttled_until,
+       headers = :headers, rate_limit = :rate_limit, retry_schedule = :retry_schedule
  WHERE id = :id
 
 -- name: delete_subscription_attempts
@@ -293,3 +296,26 @@ SELECT pg_advisory_xact_lock(hashtextextended(:provider || '/' || :correlation_k
 -- The job a callback with this correlation key and an unknown task id would be bound to.
 SELECT id FROM jobs WHERE provider = :provider AND correlation_key = :correlation_key AND upstream_id IS NULL
  ORDER BY created_at, id LIMIT 1
+
+-- ==== subscription settings (issue 15; see hookline/store/rates.py) ====
+
+-- name: subscription_settings
+-- What a claimed delivery carries of its subscription's settings.
+SELECT id, headers, rate_limit, retry_schedule FROM subscriptions WHERE id = ANY(:ids)
+
+-- name: ensure_rate_buckets
+INSERT INTO rate_buckets (subscription_id, next_at)
+SELECT id, 0 FROM subscriptions WHERE id = ANY(:ids) ON CONFLICT (subscription_id) DO NOTHING
+
+-- name: lock_rate_buckets
+SELECT subscription_id, next_at FROM rate_buckets WHERE subscription_id = ANY(:ids) ORDER BY subscription_id
+   FOR UPDATE
+
+-- name: save_rate_bucket
+UPDATE rate_buckets SET next_at = :next_at WHERE subscription_id = :id
+
+-- name: throttle_for_rate
+UPDATE subscriptions SET throttled_until = :until WHERE id = :id AND (throttled_until IS NULL OR throttled_until < :until)
+
+-- name: delete_rate_bucket
+DELETE FROM rate_buckets WHERE subscription_id = :id
