@@ -247,3 +247,19 @@ DELETE FROM revoked_sessions WHERE expires_at < :now
 
 -- name: session_revoked
 SELECT 1 AS revoked FROM revoked_sessions WHERE nonce = :nonce
+
+-- ==== api keys (issue 15) ====================================================================
+
+-- name: insert_api_key
+INSERT INTO api_keys (id, name, scopes, key_hash, prefix, created_at, expires_at, revoked_at)
+VALUES (:id, :name, :scopes, :key_hash, :prefix, :created_at, :expires_at, NULL)
+
+-- name: api_key_by_hash
+SELECT * FROM api_keys WHERE key_hash = :key_hash
+
+-- name: live_api_keys
+-- Every key not revoked (expired ones included: they are listed with their expiry), newest first.
+SELECT * FROM api_keys WHERE revoked_at IS NULL ORDER BY id DESC LIMIT :limit
+
+-- name: revoke_api_key
+UPDATE api_keys SET revoked_at = :now WHERE id = :id AND revoked_at IS NULL
