@@ -3,6 +3,7 @@ never again), list the keys (never the keys themselves), revoke one (at once, ev
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 
@@ -19,6 +20,7 @@ from hookline.runtime import Runtime
 from hookline.store.apikeys import ApiKey, key_hash
 
 KEY_FIELDS = ("name", "scopes", "expires_at")
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 PREFIX_SHOWN = len(KEY_PREFIX) + 6
 
 
@@ -47,8 +49,12 @@ def checked_scopes(value: Any) -> list[str]:
 
 def checked_expiry(value: Any, now: float) -> float | None:
     """``expires_at`` as a time in the future, or None (never expires)."""
-    if value is None or value == "":
+    if value is None:
         return None
+    if not isinstance(value, str) or not _DATE_TIME.match(value):
+        raise InputError(
+            "expires_at must be an RFC 3339 time with its offset, such as 2026-11-21T10:44:00Z", code="invalid_field"
+        )
     expires_at = parse_time(value, "expires_at")
     if expires_at <= now:
         raise InputError("expires_at must be in the future", code="invalid_field")
