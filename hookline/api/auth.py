@@ -56,7 +56,13 @@ class Credential:
     scopes: frozenset[str]
 
     def allows(self, scope: str) -> bool:
-        return ADMIN in self.scopes or scope in self.scopes
+        return allowed(self.scopes, scope)
+
+
+def allowed(held: frozenset[str], scope: str) -> bool:
+    """Whether ``held`` scopes grant ``scope``: ``admin`` grants everything, and a ``:write``
+    scope its ``:read`` (a key that may change subscriptions may see them)."""
+    return ADMIN in held or scope in held or (scope.endswith(":read") and scope[:-5] + ":write" in held)
 
 
 ADMIN_CREDENTIAL = Credential(ADMIN, frozenset({ADMIN}))
@@ -135,8 +141,7 @@ def declared_scope(endpoint: Callable[..., object]) -> str | None:
 
 def may(request: Request, scope: str) -> bool:
     """Whether the request's credential (set by :func:`scoped`) has ``scope``."""
-    scopes: frozenset[str] = getattr(request.state, "scopes", frozenset())
-    return ADMIN in scopes or scope in scopes
+    return allowed(getattr(request.state, "scopes", frozenset()), scope)
 
 
 def _declare(guarded: Handler, handler: Handler, scope: str) -> Handler:
