@@ -10,7 +10,7 @@ credential. ``tests/hookline/test_scopes.py`` walks the app's routes and fails f
 declares nothing. Answers: no or unknown, revoked or expired credential → 401; a credential
 without the scope → 403 ``forbidden`` naming the scope. The handler finds the caller in
 ``request.state.credential`` (``"admin"`` or the key's id: what idempotency records are keyed
-by) and its scopes in ``request.state.scopes``.
+by) and its scopes in ``request.state.scopes``. A ``:write`` scope includes its ``:read``.
 """
 
 from __future__ import annotations
