@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hookline.api.http import error_response
-from hookline.dashboard import jobs, live, login, operations
+from hookline.dashboard import jobs, keys, live, login, operations
 from hookline.dashboard.html import SECURITY_HEADERS
 from hookline.dashboard.session import Sessions
 from hookline.runtime import Runtime
@@ -40,5 +40,6 @@ def routes(rt: Runtime) -> list[Route]:
         *jobs.routes(rt, sessions),
         *operations.routes(rt, sessions),
         *live.routes(rt, sessions),
+        *keys.routes(rt, sessions),
         Route("/dashboard/static/{name}", static, methods=["GET"]),
     ]

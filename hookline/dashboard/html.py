@@ -122,6 +122,7 @@ NOTICES = {
     "enabled": "Subscription enabled: its waiting deliveries resume.",
     "disabled": "Subscription disabled: its deliveries wait until it is enabled again.",
     "replayed": "Replay queued.",
+    "revoked": "API key revoked: it is refused from now on.",
 }
 
 
@@ -134,7 +135,12 @@ def notice(request: Request) -> str | None:
     return message
 
 
-NAV = (("Jobs", "/"), ("Subscriptions", "/dashboard/subscriptions"), ("Deliveries", "/dashboard/deliveries"))
+NAV = (
+    ("Jobs", "/"),
+    ("Subscriptions", "/dashboard/subscriptions"),
+    ("Deliveries", "/dashboard/deliveries"),
+    ("API keys", "/dashboard/keys"),
+)
 
 
 def page(
