@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hookline.api.http import Handler
-from hookline.errors import InputError, Unauthorized
+from hookline.errors import Forbidden, Unauthorized
 from hookline.runtime import Runtime
 from hookline.store.apikeys import key_hash
 
@@ -41,11 +41,6 @@ ADMIN = "admin"
 PUBLIC = "public"  # the marker of a route that needs no credential
 KEY_PREFIX = "hlk_"
 SCOPE_ATTRIBUTE = "hookline_scope"  # set on every guarded handler: the scope it declared
-
-
-class Forbidden(InputError):
-    status = 403
-    code = "forbidden"
 
 
 @dataclass(frozen=True, slots=True)
