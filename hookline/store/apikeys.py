@@ -98,6 +98,11 @@ class ApiKeys:
         found = await self.driver.fetch("api_key_by_hash", key_hash=hashed)
         return api_key(found[0]) if found else None
 
+    async def get_api_key(self, key_id: str) -> ApiKey | None:
+        """The key ``key_id``, revoked or expired ones included, or None."""
+        found = await self.driver.fetch("api_key_by_id", id=key_id)
+        return api_key(found[0]) if found else None
+
     async def revoke_api_key(self, key_id: str, now: float) -> None:
         """Revoke the key at once. Raises NotFound for an unknown or already revoked key."""
 

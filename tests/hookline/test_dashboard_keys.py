@@ -76,3 +76,21 @@ async def test_a_key_without_scopes_is_refused_with_a_message(browser: httpx.Asy
     page = await browser.get("/dashboard/keys")
     response = await browser.post("/dashboard/keys", data={"csrf": field(page.text, "csrf"), "name": "none"})
     assert response.status_code == 400 and "scopes must list at least one of" in response.text
+
+
+async def test_an_admin_key_logs_in_until_it_is_revoked(hookline: Hookline) -> None:
+    made = (await hookline.admin.post("/v1/api-keys", json={"name": "ops", "scopes": ["admin"]})).json()
+    async with httpx.AsyncClient(base_url=hookline.url, timeout=30) as client:
+        assert (await log_in(client, token=made["key"])).status_code == 303
+        assert (await client.get("/dashboard/keys")).status_code == 200
+        assert (await hookline.admin.delete(f"/v1/api-keys/{made['id']}")).status_code == 204
+        after = await client.get("/dashboard/keys")
+        assert after.status_code == 303 and after.headers["location"].startswith("/dashboard/login")
+
+
+async def test_a_key_without_admin_cannot_log_in(hookline: Hookline) -> None:
+    made = (await hookline.admin.post("/v1/api-keys", json={"name": "app", "scopes": ["jobs:read"]})).json()
+    async with httpx.AsyncClient(base_url=hookline.url, timeout=30) as client:
+        response = await log_in(client, token=made["key"])
+        assert response.status_code == 401 and "nor an API key with the admin scope" in response.text
+        assert (await client.get("/dashboard/keys")).status_code == 303

@@ -257,6 +257,9 @@ VALUES (:id, :name, :scopes, :key_hash, :prefix, :created_at, :expires_at, NULL)
 -- name: api_key_by_hash
 SELECT * FROM api_keys WHERE key_hash = :key_hash
 
+-- name: api_key_by_id
+SELECT * FROM api_keys WHERE id = :id
+
 -- name: live_api_keys
 -- Every key not revoked (expired ones included: they are listed with their expiry), newest first.
 SELECT * FROM api_keys WHERE revoked_at IS NULL ORDER BY id DESC LIMIT :limit
