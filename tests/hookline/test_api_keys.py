@@ -38,6 +38,7 @@ async def test_the_store_finds_a_key_by_its_hash_and_forgets_it_when_revoked(sto
     await store.create_api_key(key)
     assert await store.find_api_key(key_hash("hlk_secret")) == key
     assert await store.find_api_key(key_hash("hlk_other")) is None
+    assert await store.get_api_key("key_01") == key and await store.get_api_key("key_02") is None
     assert [k.id for k in await store.list_api_keys()] == ["key_01"]
     await store.revoke_api_key("key_01", 200.0)
     found = await store.find_api_key(key_hash("hlk_secret"))
