@@ -181,3 +181,21 @@ async def test_keys_are_never_logged_nor_echoed(tmp_path: Path, caplog: pytest.L
     logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith(("hookline", "uvicorn")))
     assert "GET /v1/nowhere/hlk_*** 404" in logged
     assert key[4:] not in logged
+
+
+async def test_idempotency_keys_are_kept_per_api_key(hookline: Hookline) -> None:
+    """Two apps may pick the same Idempotency-Key: each gets its own answer; a repeat by one app
+    gets that app's answer again."""
+    one, other = await make(hookline, "jobs:write"), await make(hookline, "jobs:write")
+    body = {"provider": "mjproxy", "correlation_key": "k"}
+    first = await hookline.anon.post(
+        "/v1/jobs", json={**body, "correlation_key": "k1"}, headers={**bearer(one["key"]), "Idempotency-Key": "a"}
+    )
+    second = await hookline.anon.post(
+        "/v1/jobs", json={**body, "correlation_key": "k2"}, headers={**bearer(other["key"]), "Idempotency-Key": "a"}
+    )
+    assert first.status_code == second.status_code == 201 and first.json()["id"] != second.json()["id"]
+    again = await hookline.anon.post(
+        "/v1/jobs", json={**body, "correlation_key": "k1"}, headers={**bearer(one["key"]), "Idempotency-Key": "a"}
+    )
+    assert again.headers["idempotent-replayed"] == "true" and again.json()["id"] == first.json()["id"]
