@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 
 from hookline import dashboard, tokens
-from hookline.api import callbacks, deliveries, events, health, jobs, openapi, subscriptions
+from hookline.api import apikeys, callbacks, deliveries, events, health, jobs, openapi, subscriptions
 from hookline.api.http import error_response, input_error_response
 from hookline.api.idempotency import Idempotency
 from hookline.api.middleware import RequestLog
@@ -63,7 +63,7 @@ def build_app(
         middleware.append(Middleware(Idempotency, rt=rt))  # Idempotency-Key on every POST under /v1
         # Each module contributes its routes; add a module here to serve more.
         modules = (receiver_routes, jobs, callbacks, subscriptions, deliveries, blend_route, archive_route, openapi)
-        for module in (*modules, events, dashboard):
+        for module in (*modules, events, apikeys, dashboard):
             routes += module.routes(rt)
 
     services: list[Service] = []

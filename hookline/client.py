@@ -42,6 +42,7 @@ class Client:
         if token:
             headers["authorization"] = f"Bearer {token}"
         self.has_token = bool(token)
+        self.uses_key = bool(token and token.startswith("hlk_"))
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
     def __enter__(self) -> Client:
@@ -70,11 +71,13 @@ class Client:
         if response.status_code == 204:
             return None
         body = _json(response)
+        error = body.get("error") if isinstance(body, dict) and response.status_code >= 400 else None
+        message = error.get("message") if isinstance(error, dict) else None
         if response.status_code == 401:
+            if self.uses_key:  # hlk_...: say why (revoked, expired, unknown)
+                raise ClientError(f"the API key was refused ({message}): {TOKEN_HELP}", EXIT_UNAUTHORIZED, status=401)
             raise ClientError(f"the admin token was refused: {TOKEN_HELP}", EXIT_UNAUTHORIZED, status=401)
         if response.status_code >= 400:
-            error = body.get("error") if isinstance(body, dict) else None
-            message = error.get("message") if isinstance(error, dict) else None
             if message is None:
                 message = f"hookline answered {response.status_code} {response.reason_phrase}"
                 if response.status_code == 404:

@@ -5,6 +5,7 @@
     ├── InputError         bad input from outside: the API answers 4xx with ``code`` and ``message``
     │   ├── NotFound       404: an unknown id
     │   ├── Unauthorized   401: a missing or wrong token
+    │   ├── Forbidden      403: a credential without the scope a route needs
     │   └── Conflict       409: the request contradicts the current state
     ├── EgressRefused      a target address hookline refuses to connect to (private, loopback, ...)
     │   └── Unresolvable   (hookline.egress) the target's name does not resolve (may be temporary)
@@ -59,6 +60,11 @@ class NotFound(InputError):
 class Unauthorized(InputError):
     status = 401
     code = "unauthorized"
+
+
+class Forbidden(InputError):
+    status = 403
+    code = "forbidden"
 
 
 class Conflict(InputError):

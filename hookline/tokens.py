@@ -13,6 +13,7 @@ from hookline.store import Store
 
 # Tokens are at least this long (config refuses shorter ones), so shorter path segments are kept.
 MIN_TOKEN_LENGTH = 16
+_API_KEY = re.compile(r"hlk_[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,8 @@ def redact_path(path: str, hidden: Iterable[str]) -> str:
     for secret in hidden:
         if secret and secret in path:
             path = path.replace(secret, "***")
+    if "hlk_" in path:  # an API key pasted into a URL by mistake
+        path = _API_KEY.sub("hlk_***", path)
     if "callbacks" not in path:
         return path
     parts = path.split("/")

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
+from hookline.api.auth import public
 from hookline.api.http import error_response
 from hookline.runtime import Runtime
 from upstream.archive import Archive, is_sha256
@@ -41,4 +42,4 @@ def routes(rt: Runtime) -> list[Route]:
             return Response(status_code=304, headers=headers)
         return FileResponse(archive.path(sha256), media_type=content_type, headers=headers)
 
-    return [Route("/v1/archive/{sha256}", show, methods=["GET", "HEAD"])]
+    return [Route("/v1/archive/{sha256}", public(show), methods=["GET", "HEAD"])]

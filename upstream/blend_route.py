@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hookline.api.auth import admin
+from hookline.api.auth import scoped
 from hookline.api.http import JSONResponse, read_json_object
 from hookline.api.subscriptions import build_subscription
 from hookline.egress import EgressGuard
@@ -70,4 +70,4 @@ def routes(rt: Runtime) -> list[Route]:
             body["subscription"] = {"id": subscription.id, "secret": subscription.secret}
         return JSONResponse(body, status_code=202)
 
-    return [Route("/v1/blend", admin(rt, submit), methods=["POST"])]
+    return [Route("/v1/blend", scoped(rt, "jobs:write", submit), methods=["POST"])]

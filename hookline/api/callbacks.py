@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hookline.api.auth import admin
+from hookline.api.auth import scoped
 from hookline.api.http import JSONResponse, page_body, query_choice, query_cursor, query_limit
 from hookline.models import OUTCOMES, PROVIDERS
 from hookline.runtime import Runtime
@@ -25,4 +25,4 @@ def routes(rt: Runtime) -> list[Route]:
         )
         return JSONResponse(page_body([c.to_api() for c in page.items], page.next_cursor))
 
-    return [Route("/v1/callbacks", admin(rt, list_all), methods=["GET"])]
+    return [Route("/v1/callbacks", scoped(rt, "jobs:read", list_all), methods=["GET"])]

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hookline.api.auth import admin
+from hookline.api.auth import scoped
 from hookline.api.http import (
     JSONResponse,
     page_body,
@@ -51,7 +51,7 @@ def routes(rt: Runtime) -> list[Route]:
         return JSONResponse(delivery.to_api(), status_code=202)
 
     return [
-        Route("/v1/deliveries", admin(rt, list_all), methods=["GET"]),
-        Route("/v1/deliveries/{delivery_id}", admin(rt, show), methods=["GET"]),
-        Route("/v1/deliveries/{delivery_id}/retry", admin(rt, retry), methods=["POST"]),
+        Route("/v1/deliveries", scoped(rt, "deliveries:read", list_all), methods=["GET"]),
+        Route("/v1/deliveries/{delivery_id}", scoped(rt, "deliveries:read", show), methods=["GET"]),
+        Route("/v1/deliveries/{delivery_id}/retry", scoped(rt, "deliveries:write", retry), methods=["POST"]),
     ]

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hookline.api.auth import admin
+from hookline.api.auth import scoped
 from hookline.api.http import query_choice, query_limit, query_text
 from hookline.catalogue import catalogue
 from hookline.errors import InputError
@@ -76,6 +76,6 @@ def routes(rt: Runtime) -> list[Route]:
         return Response(types_body, media_type="application/json")
 
     return [
-        Route("/v1/events", admin(rt, list_events), methods=["GET"]),
-        Route("/v1/event-types", admin(rt, event_types), methods=["GET"]),
+        Route("/v1/events", scoped(rt, "events:read", list_events), methods=["GET"]),
+        Route("/v1/event-types", scoped(rt, "events:read", event_types), methods=["GET"]),
     ]

@@ -31,7 +31,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hookline.api.http import check_bearer, error_response, input_error_response, is_number
+from hookline.api.auth import authenticate
+from hookline.api.http import error_response, input_error_response, is_number
 from hookline.api.schemas import ref
 from hookline.errors import HooklineError, InputError, Unauthorized
 from hookline.runtime import Runtime
@@ -48,12 +49,11 @@ RETRY_NOW = (409, 429)  # answers that say "try again": not kept
 
 async def credential_id(rt: Runtime, request: Request) -> str | None:
     """Who sent ``request``, as far as idempotency keys go (keys are per credential): ``"admin"``
-    for the admin token, None without a valid credential. API keys slot in here (their id)."""
+    for the admin token, an API key's id for the key, None without a valid credential."""
     try:
-        check_bearer(request, rt.admin_token)
+        return (await authenticate(rt, request)).id
     except Unauthorized:
         return None
-    return "admin"
 
 
 def parse_key(values: list[bytes]) -> str:

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hookline.api import fields
-from hookline.api.auth import admin
+from hookline.api.auth import scoped
 from hookline.api.http import (
     JSONResponse,
     page_body,
@@ -76,9 +76,9 @@ def routes(rt: Runtime) -> list[Route]:
         return JSONResponse(await job_detail(rt, path_id(request, "job_id", "job")))
 
     return [
-        Route("/v1/jobs", admin(rt, register), methods=["POST"]),
-        Route("/v1/jobs", admin(rt, list_jobs), methods=["GET"]),
-        Route("/v1/jobs/{job_id}", admin(rt, show), methods=["GET"]),
+        Route("/v1/jobs", scoped(rt, "jobs:write", register), methods=["POST"]),
+        Route("/v1/jobs", scoped(rt, "jobs:read", list_jobs), methods=["GET"]),
+        Route("/v1/jobs/{job_id}", scoped(rt, "jobs:read", show), methods=["GET"]),
     ]
 
 

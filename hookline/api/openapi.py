@@ -34,7 +34,8 @@ def _error(description: str) -> Schema:
     return _json(ref("Error"), description)
 
 
-UNAUTHORIZED = _error("missing or wrong admin token (`hookline info` prints it)")
+UNAUTHORIZED = _error("no credential, or a wrong token, or an unknown, revoked or expired API key")
+FORBIDDEN = _error("the API key lacks the scope this operation needs (the message names it)")
 BAD_REQUEST = _error("a field or parameter is invalid; the message names it")
 NOT_FOUND = _error("no such id")
 TOO_LARGE = _error("the body is larger than HOOKLINE_MAX_BODY_BYTES")
@@ -88,6 +89,7 @@ def _op(
         out["responses"].setdefault("413", TOO_LARGE)
     if admin:
         out["responses"].setdefault("401", UNAUTHORIZED)
+        out["responses"].setdefault("403", FORBIDDEN)
     else:
         out["security"] = []
     if links:
@@ -189,8 +191,11 @@ PATHS: dict[str, dict[str, Schema]] = {
     "/v1/subscriptions/{sub_id}": {
         "get": _op(
             "getSubscription",
-            "A subscription with its current secret and health",
-            {"200": _json(ref("SubscriptionWithSecret"), "the subscription"), "404": NOT_FOUND},
+            "A subscription with its health, and its current secret for subscriptions:write",
+            {
+                "200": _json(ref("SubscriptionMaybeSecret"), "the subscription (no secret for subscriptions:read)"),
+                "404": NOT_FOUND,
+            },
             tag="subscriptions",
             params=[SUB_ID],
         ),
@@ -335,6 +340,31 @@ PATHS: dict[str, dict[str, Schema]] = {
             admin=False,
         ),
     },
+    "/v1/api-keys": {
+        "post": _op(
+            "createApiKey",
+            "Make an API key with scopes (admin): the answer carries the key, shown this once",
+            {"201": _json(ref("NewApiKeyCreated"), "the key, with the key itself")},
+            tag="api-keys",
+            body=ref("NewApiKey"),
+            links=_links("key_id", "id", "revokeApiKey"),
+        ),
+        "get": _op(
+            "listApiKeys",
+            "Every API key not revoked, newest first (never the keys themselves)",
+            {"200": _json(ref("ApiKeyList"), "the keys")},
+            tag="api-keys",
+        ),
+    },
+    "/v1/api-keys/{key_id}": {
+        "delete": _op(
+            "revokeApiKey",
+            "Revoke an API key: refused from now on, by every process",
+            {"204": {"description": "revoked"}, "404": NOT_FOUND},
+            tag="api-keys",
+            params=[_path_id("key_id", "API key id (key_...)")],
+        ),
+    },
     "/callbacks/{provider}/{token}": {
         "post": _op(
             "receiveCallback",
@@ -428,8 +458,9 @@ def document(public_url: str | None = None) -> dict[str, Any]:
             "title": "hookline management API",
             "version": __version__,
             "description": "Jobs, their callbacks and events, subscriptions and deliveries. Every /v1 route needs "
-            "`Authorization: Bearer <admin token>`. Lists are newest first: follow `next_cursor` (the event "
-            "feed, `/v1/events`, is oldest first: follow it with `?after=`). Errors are "
+            "`Authorization: Bearer <token>`: the admin token, or an API key (`hlk_...`, `POST /v1/api-keys`) "
+            "with the operation's scope (a 403 names a missing one). Lists are newest first: follow `next_cursor` "
+            "(the event feed, `/v1/events`, is oldest first: follow it with `?after=`). Errors are "
             '`{"error": {"code", "message"}}`.',
         },
         "security": [{"adminToken": []}],
@@ -437,7 +468,13 @@ def document(public_url: str | None = None) -> dict[str, Any]:
         "webhooks": WEBHOOKS,
         "components": {
             "schemas": {**COMPONENTS, **EVENT_COMPONENTS},
-            "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "adminToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "the admin token (an admin credential), or an API key with the needed scope",
+                }
+            },
         },
     }
     if public_url:

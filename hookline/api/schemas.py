@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hookline.api.auth import SCOPES
 from hookline.api.fields import MAX_METADATA_BYTES
 from hookline.models import DELIVERY_STATUSES, EVENT_TYPES, OUTCOMES, PROVIDERS, STATUSES
 
@@ -290,6 +291,9 @@ COMPONENTS: dict[str, Schema] = {
 COMPONENTS["SubscriptionWithSecret"] = {
     "allOf": [ref("Subscription"), obj({"secret": {"type": "string", "pattern": "^whsec_"}, "headers": HEADERS})]
 }
+COMPONENTS["SubscriptionMaybeSecret"] = {
+    "allOf": [ref("Subscription"), obj({"secret": {"type": "string", "pattern": "^whsec_"}}, required=[])]
+}
 COMPONENTS["RegisteredJob"] = {
     "allOf": [
         ref("Job"),
@@ -380,3 +384,34 @@ COMPONENTS["DeliveryDetail"] = {
 }
 for _name in ("Job", "Callback", "Subscription", "Delivery"):
     COMPONENTS[f"{_name}Page"] = page_of(_name)
+
+# API keys (issue 15).
+SCOPE_NAMES = list(SCOPES)
+COMPONENTS["ApiKey"] = obj(
+    {
+        "id": STRING,
+        "name": STRING,
+        "scopes": {"type": "array", "items": {"type": "string", "enum": SCOPE_NAMES}},
+        "prefix": {"type": "string", "description": "the key's first characters, to tell keys apart"},
+        "created_at": TIME,
+        "expires_at": nullable(TIME),
+    }
+)
+COMPONENTS["NewApiKeyCreated"] = {
+    "allOf": [ref("ApiKey"), obj({"key": {"type": "string", "pattern": "^hlk_", "description": "shown only here"}})]
+}
+COMPONENTS["ApiKeyList"] = obj({"items": {"type": "array", "items": ref("ApiKey")}})
+COMPONENTS["NewApiKey"] = obj(
+    {
+        "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NON_BLANK},
+        "scopes": {
+            "type": "array",
+            "items": {"type": "string", "enum": SCOPE_NAMES},
+            "minItems": 1,
+            "maxItems": len(SCOPE_NAMES) * 2,
+        },
+        "expires_at": nullable({**TIME, "description": "when the key stops working (absent: never); in the future"}),
+    },
+    required=["name", "scopes"],
+    closed=True,
+)

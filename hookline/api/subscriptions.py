@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hookline.api import fields, subsettings
-from hookline.api.auth import admin
+from hookline.api.auth import may, scoped
 from hookline.api.http import (
     JSONResponse,
     page_body,
@@ -55,7 +55,8 @@ def routes(rt: Runtime) -> list[Route]:
         sub = await store.get_subscription(sub_id)
         if sub is None:
             raise NotFound(f"no subscription {sub_id!r}")
-        return JSONResponse(sub.to_api(with_secret=True))
+        # subscriptions:read sees a subscription without its secret: the secret forges events.
+        return JSONResponse(sub.to_api(with_secret=may(request, "subscriptions:write")))
 
     async def patch(request: Request) -> Response:
         doc = await read_json_object(request, rt.config.max_body_bytes)
@@ -109,13 +110,13 @@ def routes(rt: Runtime) -> list[Route]:
         return JSONResponse({"replayed": count}, status_code=202)
 
     return [
-        Route("/v1/subscriptions", admin(rt, create), methods=["POST"]),
-        Route("/v1/subscriptions", admin(rt, list_all), methods=["GET"]),
-        Route("/v1/subscriptions/{sub_id}", admin(rt, show), methods=["GET"]),
-        Route("/v1/subscriptions/{sub_id}", admin(rt, patch), methods=["PATCH"]),
-        Route("/v1/subscriptions/{sub_id}", admin(rt, delete), methods=["DELETE"]),
-        Route("/v1/subscriptions/{sub_id}/rotate-secret", admin(rt, rotate), methods=["POST"]),
-        Route("/v1/subscriptions/{sub_id}/replay", admin(rt, replay), methods=["POST"]),
+        Route("/v1/subscriptions", scoped(rt, "subscriptions:write", create), methods=["POST"]),
+        Route("/v1/subscriptions", scoped(rt, "subscriptions:read", list_all), methods=["GET"]),
+        Route("/v1/subscriptions/{sub_id}", scoped(rt, "subscriptions:read", show), methods=["GET"]),
+        Route("/v1/subscriptions/{sub_id}", scoped(rt, "subscriptions:write", patch), methods=["PATCH"]),
+        Route("/v1/subscriptions/{sub_id}", scoped(rt, "subscriptions:write", delete), methods=["DELETE"]),
+        Route("/v1/subscriptions/{sub_id}/rotate-secret", scoped(rt, "subscriptions:write", rotate), methods=["POST"]),
+        Route("/v1/subscriptions/{sub_id}/replay", scoped(rt, "subscriptions:write", replay), methods=["POST"]),
     ]
 
 

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hookline.api.http import error_response
-from hookline.dashboard import jobs, live, login, operations, subsettings
+from hookline.dashboard import jobs, keys, live, login, operations, subsettings
 from hookline.dashboard.html import SECURITY_HEADERS
 from hookline.dashboard.session import Sessions
 from hookline.runtime import Runtime
@@ -41,5 +41,6 @@ def routes(rt: Runtime) -> list[Route]:
         *operations.routes(rt, sessions),
         *subsettings.routes(rt, sessions),
         *live.routes(rt, sessions),
+        *keys.routes(rt, sessions),
         Route("/dashboard/static/{name}", static, methods=["GET"]),
     ]

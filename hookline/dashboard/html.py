@@ -123,6 +123,7 @@ NOTICES = {
     "disabled": "Subscription disabled: its deliveries wait until it is enabled again.",
     "replayed": "Replay queued.",
     "saved": "Subscription settings saved.",
+    "revoked": "API key revoked: it is refused from now on.",
 }
 
 
@@ -135,7 +136,12 @@ def notice(request: Request) -> str | None:
     return message
 
 
-NAV = (("Jobs", "/"), ("Subscriptions", "/dashboard/subscriptions"), ("Deliveries", "/dashboard/deliveries"))
+NAV = (
+    ("Jobs", "/"),
+    ("Subscriptions", "/dashboard/subscriptions"),
+    ("Deliveries", "/dashboard/deliveries"),
+    ("API keys", "/dashboard/keys"),
+)
 
 
 def page(

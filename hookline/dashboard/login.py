@@ -10,10 +10,10 @@ from hookline.dashboard.html import html, page
 from hookline.dashboard.session import Session, Sessions, action, local_path, read_form
 
 LOGIN_FORM = """<section class="login"><h1>hookline</h1>
-<p>Log in with the admin token (<code>hookline info</code> prints it).</p>
+<p>Log in with the admin token (<code>hookline info</code> prints it) or an API key with the admin scope.</p>
 <form method="post" action="/dashboard/login">
 <input type="hidden" name="login_token" value="{login_token}"><input type="hidden" name="next" value="{next}">
-<label for="token">Admin token</label>
+<label for="token">Admin token or key</label>
 <input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
 <button type="submit">Log in</button></form>{problem}</section>"""
 
@@ -42,10 +42,12 @@ def routes(sessions: Sessions) -> list[Route]:
         next_url = local_path(fields.get("next"))
         if not sessions.login_token_ok(request, fields.get("login_token", "")):
             return form(request, next_url, "The login form expired. Try again.", status=403)
-        if not sessions.check_token(fields.get("token", "").strip()):
-            return form(request, next_url, "That is not the admin token ('hookline info' prints it).", status=401)
+        credential = await sessions.admin_credential(fields.get("token", "").strip())
+        if credential is None:
+            problem = "That is not the admin token ('hookline info' prints it) nor an API key with the admin scope."
+            return form(request, next_url, problem, status=401)
         response = RedirectResponse(next_url, status_code=303)
-        sessions.issue(response)
+        sessions.issue(response, credential)
         sessions.clear_login_token(response)
         return response
 

@@ -1,4 +1,5 @@
-"""Dashboard sessions: log in with the admin token, get a signed cookie; CSRF tokens per session.
+"""Dashboard sessions: log in with the admin token (or an API key with the ``admin`` scope), get a
+signed cookie; CSRF tokens per session.
 
 The cookie holds ``{nonce, issued_at}`` signed with HMAC-SHA256 under a key derived from the admin
 token, so changing the admin token logs every session out. The only thing stored server-side is
@@ -24,10 +25,12 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from hookline.api.auth import ADMIN, KEY_PREFIX
 from hookline.api.http import error_response, read_body
 from hookline.dashboard.html import error_page
 from hookline.errors import InputError
 from hookline.runtime import Runtime
+from hookline.store.apikeys import key_hash
 
 SESSION_SECONDS = 12 * 3600
 LOGIN_COOKIE_SECONDS = 3600
@@ -73,9 +76,27 @@ class Sessions:
         """True when ``given`` is the admin token (constant time)."""
         return bool(self.rt.admin_token) and hmac.compare_digest(given.encode(), self.rt.admin_token.encode())
 
-    def issue(self, response: Response) -> None:
+    async def admin_credential(self, given: str) -> str | None:
+        """``"admin"`` for the admin token; the key's id for a usable API key with the ``admin``
+        scope (the dashboard needs admin); None otherwise."""
+        if self.check_token(given):
+            return ADMIN
+        if not given.startswith(KEY_PREFIX) or len(given) > 200:
+            return None
+        hashed = key_hash(given)
+        key = await self.rt.store.find_api_key(hashed)
+        if key is None or not hmac.compare_digest(key.key_hash, hashed):
+            return None
+        return key.id if key.usable(self.rt.clock.now()) and ADMIN in key.scopes else None
+
+    def issue(self, response: Response, credential: str = ADMIN) -> None:
+        """Set a new session cookie; made with an API key, the session names it (``k``), so it
+        ends when the key is revoked or expires."""
         nonce = secrets.token_urlsafe(18)
-        payload = orjson.dumps({"n": nonce, "t": self.rt.clock.now()})
+        data: dict[str, object] = {"n": nonce, "t": self.rt.clock.now()}
+        if credential != ADMIN:
+            data["k"] = credential
+        payload = orjson.dumps(data)
         value = f"{_b64(payload)}.{self._sign(payload)}"
         self._set(response, self.cookie, value, SESSION_SECONDS)
 
@@ -93,14 +114,21 @@ class Sessions:
             return None
         try:
             data = orjson.loads(payload)
-            nonce, issued = str(data["n"]), float(data["t"])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            nonce, issued, key_id = str(data["n"]), float(data["t"]), data.get("k")
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             return None
         if not 0 <= self.rt.clock.now() - issued < SESSION_SECONDS:
             return None
         if await self.rt.store.session_revoked(nonce):
             return None
+        if key_id is not None and not await self._key_still_admin(str(key_id)):
+            return None
         return Session(nonce, issued, self._csrf_for(nonce))
+
+    async def _key_still_admin(self, key_id: str) -> bool:
+        """A session made with an API key lasts only while the key is usable and ``admin``."""
+        key = await self.rt.store.get_api_key(key_id)
+        return key is not None and key.usable(self.rt.clock.now()) and ADMIN in key.scopes
 
     async def revoke(self, session: Session) -> None:
         """Log ``session`` out everywhere: a copy of its cookie is refused from now on, by every

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hookline.client import DEFAULT_URL, Client, ClientError
-from hookline.manage import subsettings
+from hookline.manage import keys, subsettings
 from hookline.manage.commands import (
     deliveries_ls,
     deliveries_retry,
@@ -96,6 +96,7 @@ def _add_listen(commands: Any) -> None:
 def register(commands: Any) -> None:
     """Add ``subscriptions``, ``jobs``, ``deliveries``, ``replay`` and ``listen`` to the ``hookline`` parser."""
     _add_listen(commands)
+    keys.register(commands, _leaf)  # API keys (issue 15)
     subs = commands.add_parser("subscriptions", help="add, list, remove, enable or disable subscriptions")
     sub_commands = subs.add_subparsers(dest="action", metavar="ACTION", required=True)
     add = _leaf(sub_commands, "add", subscriptions_add, "subscribe a URL to events (prints its signing secret)")

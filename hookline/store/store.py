@@ -28,6 +28,7 @@ from hookline.models import (
     Subscription,
 )
 from hookline.store import idempotency, rates, receiving, rows, subscriptions, work
+from hookline.store.apikeys import ApiKeys
 from hookline.store.base import (
     MAX_PAGE,
     Backlog,
@@ -52,8 +53,9 @@ from hookline.store.work import (
 )
 
 
-class Store:
-    """Every store operation. ``open`` before use, ``close`` after."""
+class Store(ApiKeys):
+    """Every store operation. ``open`` before use, ``close`` after. Capabilities with a module
+    of their own come in as mixins (``apikeys``)."""
 
     def __init__(self, driver: Driver, clock: Clock) -> None:
         self.driver = driver

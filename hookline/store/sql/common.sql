@@ -287,11 +287,6 @@ DELETE FROM idempotency_keys WHERE (credential, key) IN (
     SELECT credential, key FROM idempotency_keys WHERE expires_at <= :cutoff
      ORDER BY expires_at LIMIT :limit FOR UPDATE SKIP LOCKED)
 
--- name: lock_correlation_key
--- Registrations of one (provider, correlation key) one at a time (PostgreSQL; SQLite has one
--- writer): otherwise two could each see no unbound job with the key and both register one.
-SELECT pg_advisory_xact_lock(hashtextextended(:provider || '/' || :correlation_key, 0))
-
 -- name: unbound_job_by_key
 -- The job a callback with this correlation key and an unknown task id would be bound to.
 SELECT id FROM jobs WHERE provider = :provider AND correlation_key = :correlation_key AND upstream_id IS NULL
@@ -319,3 +314,22 @@ UPDATE subscriptions SET throttled_until = :until WHERE id = :id AND (throttled_
 
 -- name: delete_rate_bucket
 DELETE FROM rate_buckets WHERE subscription_id = :id
+
+-- ==== api keys (issue 15) ====
+
+-- name: insert_api_key
+INSERT INTO api_keys (id, name, scopes, key_hash, prefix, created_at, expires_at, revoked_at)
+VALUES (:id, :name, :scopes, :key_hash, :prefix, :created_at, :expires_at, NULL)
+
+-- name: api_key_by_hash
+SELECT * FROM api_keys WHERE key_hash = :key_hash
+
+-- name: api_key_by_id
+SELECT * FROM api_keys WHERE id = :id
+
+-- name: live_api_keys
+-- Every key not revoked (expired ones included: they are listed with their expiry), newest first.
+SELECT * FROM api_keys WHERE revoked_at IS NULL ORDER BY id DESC LIMIT :limit
+
+-- name: revoke_api_key
+UPDATE api_keys SET revoked_at = :now WHERE id = :id AND revoked_at IS NULL

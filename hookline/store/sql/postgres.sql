@@ -163,3 +163,8 @@ SELECT COALESCE(MAX(version), 0) AS version FROM schema_migrations
 
 -- name: record_migration
 INSERT INTO schema_migrations (version, name, applied_at) VALUES (:version, :name, now())
+
+-- name: lock_correlation_key
+-- Registrations of one (provider, correlation key) one at a time (SQLite has one writer and
+-- takes no lock): otherwise two could each see no unbound job with the key and both register one.
+SELECT pg_advisory_xact_lock(hashtextextended(:provider || '/' || :correlation_key, 0))
