@@ -231,6 +231,7 @@ class Subscription:
     failing_since: float | None = None
     last_success_at: float | None = None
     throttled_until: float | None = None
+    paused: bool = False  # deliveries are queued but held until it is resumed
 
     @property
     def secret(self) -> str:
@@ -245,6 +246,7 @@ class Subscription:
             "filter": self.filter,
             "description": self.description,
             "enabled": self.enabled,
+            "paused": self.paused,
             "disabled_reason": self.disabled_reason,
             "job_id": self.job_id,
             "created_at": isoformat(self.created_at),

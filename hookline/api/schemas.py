@@ -160,6 +160,7 @@ COMPONENTS: dict[str, Schema] = {
             "filter": {"type": "object"},
             "description": nullable(STRING),
             "enabled": {"type": "boolean"},
+            "paused": {"type": "boolean", "description": "deliveries are queued but held until resumed"},
             "disabled_reason": nullable(STRING),
             "job_id": nullable({"type": "string", "description": "set on the one-off subscription of a job"}),
             "created_at": TIME,
@@ -226,6 +227,11 @@ COMPONENTS: dict[str, Schema] = {
             "filter": nullable(FILTER),
             "description": nullable({"type": "string", "maxLength": 1024}),
             "enabled": {"type": "boolean", "description": "false pauses deliveries; true resumes them"},
+            "paused": {
+                "type": "boolean",
+                "description": "true holds deliveries (still queued for every matching event); false sends "
+                "them, per job in sequence order",
+            },
         },
         required=[],
         closed=True,
@@ -236,6 +242,18 @@ COMPONENTS: dict[str, Schema] = {
         closed=True,
     ),
     "NewSecret": obj({"secret": nullable(SECRET)}, required=[], closed=True),
+    "BulkRetry": obj(
+        {
+            "status": nullable({"type": "string", "enum": ["dead", "pending"], "description": "default dead"}),
+            "subscription_id": nullable({"type": "string", "maxLength": 64}),
+            "event_type": nullable({"type": "string", "enum": list(EVENT_TYPES)}),
+            "since": nullable(TIME),
+            "until": nullable(TIME),
+        },
+        required=[],
+        closed=True,
+    ),
+    "Queued": obj({"queued": {"type": "integer", "minimum": 0}}),
 }
 
 # Derived shapes: a subscription as created or shown (with its secret), a job with its timeline,

@@ -31,7 +31,7 @@ from hookline.store.base import SubscriptionChanges, SubscriptionQuery
 
 ROTATION_OVERLAP = 24 * 3600.0
 CREATE_FIELDS = ("url", "event_types", "filter", "description", "secret")
-PATCH_FIELDS = ("url", "event_types", "filter", "description", "enabled")
+PATCH_FIELDS = ("url", "event_types", "filter", "description", "enabled", "paused")
 
 
 def routes(rt: Runtime) -> list[Route]:
@@ -74,6 +74,11 @@ def routes(rt: Runtime) -> list[Route]:
             if enabled is None:
                 raise InputError("enabled must be true or false", code="invalid_field")
             changes.enabled = enabled
+        if "paused" in doc:
+            paused = fields.boolean(doc, "paused")
+            if paused is None:
+                raise InputError("paused must be true or false", code="invalid_field")
+            changes.paused = paused
         sub = await store.update_subscription(path_id(request, "sub_id", "subscription"), changes, rt.clock.now())
         return JSONResponse(sub.to_api())
 

@@ -107,6 +107,7 @@ class SubscriptionChanges:
     filter: dict[str, Any] | None = None
     description: str | None = None
     enabled: bool | None = None
+    paused: bool | None = None
     set_fields: frozenset[str] = frozenset()
 
     def apply(self, sub: Subscription, now: float) -> None:

@@ -116,6 +116,7 @@ def subscription(row: Row) -> Subscription:
         filter=orjson.loads(row["filter"]),
         secrets=secrets_from_json(row["secrets"]),
         enabled=bool(row["enabled"]),
+        paused=bool(row["paused"]),
     )
     return sub
 
@@ -137,6 +138,7 @@ def subscription_params(s: Subscription) -> Params:
         "failing_since": s.failing_since,
         "last_success_at": s.last_success_at,
         "throttled_until": s.throttled_until,
+        "paused": s.paused,
     }
 
 

@@ -23,21 +23,23 @@ async def save(tx: Tx, sub: Subscription) -> None:
 
 
 async def update(tx: Tx, sub_id: str, changes: SubscriptionChanges, now: float) -> Subscription:
-    """Apply a PATCH. Disabling pauses the subscription's pending deliveries; enabling resumes the
-    head of each of its chains."""
-    toggles = "enabled" in changes.set_fields
-    if toggles and changes.enabled:
-        # Enabling promotes the head of each chain: lock their jobs first.
-        await tx.lock("lock_jobs_of_pending", id=sub_id)
-    elif toggles:
-        # Pause before locking the subscription row: a completion holds delivery rows while it
+    """Apply a PATCH. Disabling or pausing holds the subscription's pending deliveries; enabling
+    or resuming it (so that it is enabled and not paused) makes the head of each of its chains due."""
+    holds = ("enabled" in changes.set_fields and not changes.enabled) or (
+        "paused" in changes.set_fields and changes.paused
+    )
+    if holds:
+        # Hold before locking the subscription row: a completion holds delivery rows while it
         # waits for that row, so taking them in the other order could deadlock.
         await tx.execute("pause_subscriptions", ids=[sub_id])
+    elif "enabled" in changes.set_fields or "paused" in changes.set_fields:
+        # Enabling or resuming promotes the head of each chain: lock their jobs first.
+        await tx.lock("lock_jobs_of_pending", id=sub_id)
     sub = await get(tx, sub_id, lock=True)
-    was_enabled = sub.enabled
+    was_sending = sub.enabled and not sub.paused
     changes.apply(sub, now)
     await save(tx, sub)
-    if sub.enabled and not was_enabled:
+    if sub.enabled and not sub.paused and not was_sending:
         await tx.execute("resume_subscription", now=now, id=sub.id)
         tx.wake = True
     return sub

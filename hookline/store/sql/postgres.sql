@@ -68,8 +68,9 @@ SELECT u.job_id, 'pending', 0, u.now, '[]', u.now, u.now FROM unnest(:job_id::te
     ON CONFLICT (job_id) DO NOTHING
 
 -- name: retry_delivery
-UPDATE deliveries SET status = 'pending', next_attempt_at = :now, updated_at = :now, lease_until = NULL,
-       lease_owner = NULL
+UPDATE deliveries SET status = 'pending', updated_at = :now, lease_until = NULL, lease_owner = NULL,
+       next_attempt_at = CASE WHEN (SELECT paused FROM subscriptions s WHERE s.id = deliveries.subscription_id)
+                         THEN NULL ELSE :now::float8 END
  WHERE id = :id
 
 -- name: lease_polls
