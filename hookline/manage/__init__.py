@@ -24,6 +24,7 @@ from hookline.manage.commands import (
     replay,
     subscriptions_add,
     subscriptions_list,
+    subscriptions_pause,
     subscriptions_rm,
     subscriptions_toggle,
 )
@@ -95,7 +96,7 @@ def _add_listen(commands: Any) -> None:
 def register(commands: Any) -> None:
     """Add ``subscriptions``, ``jobs``, ``deliveries``, ``replay`` and ``listen`` to the ``hookline`` parser."""
     _add_listen(commands)
-    subs = commands.add_parser("subscriptions", help="add, list, remove, enable or disable subscriptions")
+    subs = commands.add_parser("subscriptions", help="add, list, remove, enable, disable, pause, resume subscriptions")
     sub_commands = subs.add_subparsers(dest="action", metavar="ACTION", required=True)
     add = _leaf(sub_commands, "add", subscriptions_add, "subscribe a URL to events (prints its signing secret)")
     add.add_argument("target", metavar="URL", help="where to POST the events")
@@ -111,6 +112,10 @@ def register(commands: Any) -> None:
     rm.add_argument("ids", nargs="+", metavar="ID")
     for name, enabled in (("enable", True), ("disable", False)):
         toggle = _leaf(sub_commands, name, subscriptions_toggle(enabled), f"{name} a subscription")
+        toggle.add_argument("id", metavar="ID")
+    for name, paused in (("pause", True), ("resume", False)):
+        what = "hold a subscription's deliveries (still queued)" if paused else "send its held deliveries"
+        toggle = _leaf(sub_commands, name, subscriptions_pause(paused), what)
         toggle.add_argument("id", metavar="ID")
 
     jobs = commands.add_parser("jobs", help="list jobs or show one with its timeline")
@@ -132,7 +137,7 @@ def register(commands: Any) -> None:
     dls.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     retry = _leaf(delivery_commands, "retry", deliveries_retry, "send deliveries again now")
     retry.add_argument("ids", nargs="*", metavar="ID")
-    retry.add_argument("--all-dead", action="store_true", help="every dead delivery (page by page)")
+    retry.add_argument("--all-dead", action="store_true", help="every dead delivery (one request)")
     retry.add_argument("--subscription", metavar="SUB_ID", help="with --all-dead: only this subscription's")
 
     rep = _leaf(commands, "replay", replay, "send a subscription the events of a period again")
