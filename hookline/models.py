@@ -27,6 +27,11 @@ EVENT_TYPES = (
     "job.moderated",
     "job.cancelled",
     "job.archived",
+    # operational events (hookline.operational): sent only to subscriptions that name them
+    "subscription.disabled",
+    "subscription.failing",
+    "subscription.recovered",
+    "delivery.dead",
 )
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
 
@@ -197,7 +202,7 @@ class Event:
     def to_api(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "job_id": self.job_id,
+            "job_id": self.job_id if self.type.startswith("job.") else None,  # operational: no job
             "type": self.type,
             "sequence": self.sequence,
             "created_at": isoformat(self.created_at),
@@ -281,7 +286,7 @@ class Delivery:
             "id": self.id,
             "event_id": self.event_id,
             "subscription_id": self.subscription_id,
-            "job_id": self.job_id,
+            "job_id": self.job_id if self.event_type.startswith("job.") else None,  # operational: no job
             "event_type": self.event_type,
             "sequence": self.sequence,
             "status": self.status,

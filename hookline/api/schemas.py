@@ -145,7 +145,7 @@ COMPONENTS: dict[str, Schema] = {
     "Event": obj(
         {
             "id": STRING,
-            "job_id": STRING,
+            "job_id": nullable({"type": "string", "description": "null for an operational event"}),
             "type": {"type": "string", "enum": list(EVENT_TYPES)},
             "sequence": {"type": "integer", "minimum": 1},
             "created_at": TIME,
@@ -174,7 +174,7 @@ COMPONENTS: dict[str, Schema] = {
             "id": STRING,
             "event_id": STRING,
             "subscription_id": STRING,
-            "job_id": STRING,
+            "job_id": nullable({"type": "string", "description": "null for an operational event"}),
             "event_type": {"type": "string", "enum": list(EVENT_TYPES)},
             "sequence": {"type": "integer"},
             "status": {"type": "string", "enum": list(DELIVERY_STATUSES)},

@@ -36,9 +36,11 @@ async def update(tx: Tx, sub_id: str, changes: SubscriptionChanges, now: float) 
         # Enabling or resuming promotes the head of each chain: lock their jobs first.
         await tx.lock("lock_jobs_of_pending", id=sub_id)
     sub = await get(tx, sub_id, lock=True)
-    was_sending = sub.enabled and not sub.paused
+    was_enabled, was_sending = sub.enabled, sub.enabled and not sub.paused
     changes.apply(sub, now)
     await save(tx, sub)
+    if sub.enabled and not was_enabled:
+        await tx.execute("set_failures_in_a_row", count=0, id=sub.id)  # a new start: no failing spell
     if sub.enabled and not sub.paused and not was_sending:
         await tx.execute("resume_subscription", now=now, id=sub.id)
         tx.wake = True

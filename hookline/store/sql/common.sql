@@ -272,3 +272,22 @@ UPDATE deliveries SET next_attempt_at = :now
 
 -- name: due_now
 UPDATE deliveries SET next_attempt_at = :now, updated_at = :now WHERE id = ANY(:ids)
+
+-- name: dead_deliveries
+-- What delivery.dead tells about each of these dead deliveries of job events.
+SELECT d.id, d.event_id, d.event_type, d.job_id, d.attempts, d.last_error, d.subscription_id, s.url
+  FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id
+ WHERE d.id = ANY(:ids) AND d.status = 'dead' AND d.event_type LIKE 'job.%'
+ ORDER BY d.id
+
+-- name: failures_in_a_row
+SELECT consecutive_failures, url FROM subscriptions WHERE id = :id
+
+-- name: set_failures_in_a_row
+UPDATE subscriptions SET consecutive_failures = :count WHERE id = :id
+
+-- name: settle_recoveries
+-- Subscriptions that succeeded again after failing (hookline_complete left their count for this).
+UPDATE subscriptions SET consecutive_failures = 0
+ WHERE id = ANY(:ids) AND consecutive_failures >= :failing_after AND failing_since IS NULL
+RETURNING id, url
