@@ -122,6 +122,9 @@ NOTICES = {
     "enabled": "Subscription enabled: its waiting deliveries resume.",
     "disabled": "Subscription disabled: its deliveries wait until it is enabled again.",
     "replayed": "Replay queued.",
+    "paused": "Subscription paused: its deliveries are queued but held until it is resumed.",
+    "resumed": "Subscription resumed: its held deliveries go out, each job's in order.",
+    "retried-dead": "Retry of every dead delivery queued.",
 }
 
 
