@@ -201,12 +201,14 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
             for a in attempts
         )
         body = html(
-            '<h1>Delivery <span class="mono">{id}</span></h1><p><a href="/dashboard/jobs/{job}">job {job}</a></p>'
+            '<h1>Delivery <span class="mono">{id}</span></h1><p>{job}</p>'
             '{table}<h2>Attempts</h2><table class="stack"><thead><tr><th>Time</th><th>Status</th><th>Latency</th>'
             "<th>Error</th>"
             "<th>Response</th></tr></thead><tbody>{rows}</tbody></table>",
             id=delivery.id,
-            job=delivery.job_id,
+            job=html('<a href="/dashboard/jobs/{j}">job {j}</a>', j=delivery.job_id)
+            if delivery.event_type.startswith("job.")
+            else html("{t}: an operational event, about a subscription", t=delivery.event_type),
             table=deliveries_table(delivery_row(delivery, await chains.context(store, [delivery]), session.csrf, here)),
             rows=rows or Markup('<tr><td colspan="5" class="muted">Not attempted yet.</td></tr>'),
         )

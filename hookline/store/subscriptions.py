@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from hookline.errors import Conflict, NotFound
 from hookline.models import SigningSecret, Subscription
+from hookline.operational import build
 from hookline.store import rows
 from hookline.store.base import SubscriptionChanges
 from hookline.store.driver import Claims, Tx
+from hookline.store.operational import Notices
 
 
 async def get(tx: Tx, sub_id: str, *, lock: bool = False) -> Subscription:
@@ -24,7 +26,8 @@ async def save(tx: Tx, sub: Subscription) -> None:
 
 async def update(tx: Tx, sub_id: str, changes: SubscriptionChanges, now: float) -> Subscription:
     """Apply a PATCH. Disabling or pausing holds the subscription's pending deliveries; enabling
-    or resuming it (so that it is enabled and not paused) makes the head of each of its chains due."""
+    or resuming it (so that it is enabled and not paused) makes the head of each of its chains due.
+    Disabling it tells ``subscription.disabled`` (see ``operational``)."""
     holds = ("enabled" in changes.set_fields and not changes.enabled) or (
         "paused" in changes.set_fields and changes.paused
     )
@@ -41,6 +44,10 @@ async def update(tx: Tx, sub_id: str, changes: SubscriptionChanges, now: float) 
     await save(tx, sub)
     if sub.enabled and not was_enabled:
         await tx.execute("set_failures_in_a_row", count=0, id=sub.id)  # a new start: no failing spell
+    if was_enabled and not sub.enabled:
+        notices = Notices()
+        notices.add(build("subscription.disabled", now, sub.id, sub.url, reason=sub.disabled_reason), sub.id)
+        await notices.write(tx)
     if sub.enabled and not sub.paused and not was_sending:
         await tx.execute("resume_subscription", now=now, id=sub.id)
         tx.wake = True

@@ -146,3 +146,20 @@ async def test_operational_events_are_in_the_feed_without_a_job(
     assert [e["id"] for e in only] == [feed[1]["id"]]
     (told_delivery,) = await deliveries(h, subscription_id=watching["id"])
     assert told_delivery["job_id"] is None and told_delivery["status"] == "delivered"
+
+
+async def test_an_operator_disabling_a_subscription_is_told_too(
+    hookline: Hookline, subscriber: Any, watcher: Any
+) -> None:
+    _, url = subscriber
+    told, watch_url = watcher
+    await subscribe(hookline, f"{watch_url}/ops", event_types=["subscription.disabled"])
+    subject = await subscribe(hookline, f"{url}/hook")
+    await hookline.admin.patch(f"/v1/subscriptions/{subject['id']}", json={"enabled": False})
+    await wait_for(lambda: told.received, what="subscription.disabled")
+    (event,) = told.events()
+    assert event["data"] == {
+        "subscription_id": subject["id"],
+        "url": f"{url}/hook",
+        "reason": "disabled by an operator",
+    }
