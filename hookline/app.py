@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Match, Route
 from hookline import dashboard, tokens
 from hookline.api import callbacks, deliveries, events, health, jobs, openapi, subscriptions
 from hookline.api.http import error_response, input_error_response
+from hookline.api.idempotency import Idempotency
 from hookline.api.middleware import RequestLog
 from hookline.clock import Clock, SystemClock
 from hookline.config import Config
@@ -59,6 +60,7 @@ def build_app(
     middleware = [Middleware(RequestLog, access_log=access_log, rt=rt)]
     if config.role in ("all", "receiver"):
         middleware.append(Middleware(receiver_routes.CallbackFastPath, rt=rt))
+        middleware.append(Middleware(Idempotency, rt=rt))  # Idempotency-Key on every POST under /v1
         # Each module contributes its routes; add a module here to serve more.
         modules = (receiver_routes, jobs, callbacks, subscriptions, deliveries, blend_route, archive_route, openapi)
         for module in (*modules, events, dashboard):

@@ -7,11 +7,14 @@
     │   ├── Unauthorized   401: a missing or wrong token
     │   └── Conflict       409: the request contradicts the current state
     ├── EgressRefused      a target address hookline refuses to connect to (private, loopback, ...)
+    │   └── Unresolvable   (hookline.egress) the target's name does not resolve (may be temporary)
     ├── UpstreamError      an upstream API answered with an error or could not be reached
     ├── StoreError         the store failed; each driver wraps its database's errors once, ``from exc``
     │   └── SchemaTooNew   the database was migrated by a newer hookline than this one
     ├── ClientError        (hookline.client) a ``hookline`` command could not talk to a running instance
+    ├── BindError          (hookline.binding) the port to listen on is taken or not allowed (CLI exits 2)
     ├── AdapterError       (receiver.adapters.common) a payload cannot be turned into a snapshot (400)
+    │   └── NoStatus       a poll answer that says nothing (the job keeps waiting)
     └── ImageError         (upstream.images) a result image could not be archived; ``permanent`` or not
 
 Modules raise these; the HTTP layer maps ``InputError`` subclasses to their status and every other

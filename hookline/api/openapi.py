@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hookline import __version__
+from hookline.api import idempotency
 from hookline.api.events import CURSOR_PATTERN
 from hookline.api.http import JSONResponse
 from hookline.api.schemas import COMPONENTS, Schema, ref
@@ -109,7 +110,10 @@ PATHS: dict[str, dict[str, Schema]] = {
             "Register a job before its first callback (correlated by correlation_key)",
             {
                 "201": _json(ref("RegisteredJob"), "the job; `subscription` when callback_url was given"),
-                "409": _error("a job already has this upstream id"),
+                "409": _error(
+                    "`job_exists`: a job already has this upstream id; `correlation_key_taken`: a job registered "
+                    "with this correlation key still waits for its first callback"
+                ),
             },
             tag="jobs",
             body=ref("NewJob"),
@@ -419,6 +423,11 @@ PATHS: dict[str, dict[str, Schema]] = {
         )
     },
 }
+
+
+for _path, _item in PATHS.items():
+    if _path.startswith("/v1/") and "post" in _item:
+        _item["post"] = idempotency.described(_item["post"])
 
 
 def document(public_url: str | None = None) -> dict[str, Any]:

@@ -111,9 +111,14 @@ def new_job(new: NewJob, job_id: str, now: float) -> Job:
 
 async def register_job(tx: Tx, new: NewJob, job: Job) -> Job:
     """Create ``job`` (with its one-off subscription). Raises Conflict (``job_exists``) when a job
-    already has its upstream id — also when another process bound or created one meanwhile."""
+    already has its upstream id — also when another process bound or created one meanwhile — and
+    Conflict (``correlation_key_taken``) when, registered without one, it would wait behind a job
+    with its correlation key that no callback has bound yet (callbacks bind the oldest such job
+    only: this one would never hear of its task)."""
     if new.upstream_id is not None:
         await _refuse_taken(tx, new)
+    elif new.correlation_key is not None:
+        await _refuse_waiting(tx, new)
     if not await tx.execute("register_job", **dict(zip(rows.JOB, rows.job_values(job), strict=True))):
         await _refuse_taken(tx, new)
     if new.subscription is not None:
@@ -126,6 +131,18 @@ async def _refuse_taken(tx: Tx, new: NewJob) -> None:
     if existing is not None:
         raise Conflict(
             f"job {existing['id']} already has {new.provider} upstream id {new.upstream_id!r}", code="job_exists"
+        )
+
+
+async def _refuse_waiting(tx: Tx, new: NewJob) -> None:
+    # Registrations of one key one at a time, or two could each see none waiting.
+    await tx.lock("lock_correlation_key", provider=new.provider, correlation_key=new.correlation_key)
+    waiting: Any = await tx.fetch_one("unbound_job_by_key", provider=new.provider, correlation_key=new.correlation_key)
+    if waiting is not None:
+        raise Conflict(
+            f"job {waiting['id']} already waits for a {new.provider} callback with correlation key "
+            f"{new.correlation_key!r}; use another key, or register with its upstream_id",
+            code="correlation_key_taken",
         )
 
 

@@ -27,7 +27,7 @@ from hookline.models import (
     Page,
     Subscription,
 )
-from hookline.store import operations, receiving, rows, subscriptions, work
+from hookline.store import idempotency, operations, receiving, rows, subscriptions, work
 from hookline.store.base import (
     MAX_PAGE,
     Backlog,
@@ -40,6 +40,7 @@ from hookline.store.base import (
     SubscriptionQuery,
 )
 from hookline.store.driver import Driver, Row, Tx
+from hookline.store.idempotency import Answer, KeyClaim
 from hookline.store.work import (
     ArchiveClaim,
     ArchivedImage,
@@ -345,3 +346,28 @@ class Store:
     async def session_revoked(self, nonce: str) -> bool:
         """Whether the dashboard session ``nonce`` was logged out."""
         return await self._one("session_revoked", nonce=nonce) is not None
+
+    # idempotency keys (see ``idempotency``) ------------------------------------------------------
+    async def claim_idempotency_key(
+        self, credential: str, key: str, fingerprint: str, owner: str, now: float, lock: float
+    ) -> KeyClaim:
+        """Claim ``credential``'s ``key`` for the request ``fingerprint`` under the token ``owner``,
+        locked for ``lock`` seconds; or say why not (its answer to replay, in use, or reused)."""
+        return await self.driver.write(lambda tx: idempotency.claim(tx, credential, key, fingerprint, owner, now, lock))
+
+    async def extend_idempotency_lock(self, credential: str, key: str, owner: str, locked_until: float) -> bool:
+        """Keep holding a running request's key; False when another request took it over."""
+        return await self.driver.write(lambda tx: idempotency.extend(tx, credential, key, owner, locked_until))
+
+    async def save_idempotent_answer(self, credential: str, key: str, owner: str, answer: Answer, now: float) -> bool:
+        """Keep the claimed key's answer for 24 h; False (nothing kept) when ``owner`` lost it."""
+        return await self.driver.write(lambda tx: idempotency.save(tx, credential, key, owner, answer, now))
+
+    async def release_idempotency_key(self, credential: str, key: str, owner: str) -> None:
+        """Give a claimed key back unanswered (the request failed): the next request runs."""
+        await self.driver.write(lambda tx: idempotency.release(tx, credential, key, owner))
+
+    async def prune_idempotency(self, now: float, limit: int) -> int:
+        """Delete up to ``limit`` dead keys (answers past their 24 h, locks of crashed requests run
+        out); return how many. Never waits for a key a request is claiming."""
+        return await self.driver.write(lambda tx: idempotency.prune(tx, now, limit))

@@ -57,6 +57,11 @@ async def test_retry_by_subscription_leaves_the_others_dead(
     sink, url = subscriber
     await subscribe(h, f"{url}/other")
     sub = await dead_for(h, sink, url, "/hook")
+
+    async def both_dead() -> bool:
+        return len(await deliveries(h, status="dead")) == 2
+
+    await wait_for(both_dead, what="the other subscription's delivery dead too")
     response = await h.admin.post("/v1/deliveries/retry", json={"subscription_id": sub["id"]})
     assert response.json() == {"queued": 1}
     others = [d for d in await deliveries(h, status="dead") if d["subscription_id"] != sub["id"]]

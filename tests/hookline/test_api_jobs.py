@@ -70,8 +70,10 @@ async def test_registering_a_known_upstream_id_is_a_conflict(hookline: Hookline)
 
 
 async def test_list_filters_and_cursor(hookline: Hookline) -> None:
+    # Bound (upstream_id given): a key that an unbound job has already cannot be registered again.
     for i in range(5):
-        await hookline.admin.post("/v1/jobs", json={"provider": "mjproxy", "correlation_key": f"k{i % 2}"})
+        body = {"provider": "mjproxy", "correlation_key": f"k{i % 2}", "upstream_id": f"T{i}"}
+        assert (await hookline.admin.post("/v1/jobs", json=body)).status_code == 201
     await hookline.admin.post("/v1/jobs", json={"provider": "useapi", "correlation_key": "k0"})
     first = (await hookline.admin.get("/v1/jobs", params={"provider": "mjproxy", "limit": 2})).json()
     assert len(first["items"]) == 2 and first["next_cursor"]

@@ -110,14 +110,6 @@ async def test_registered_job_is_bound_by_correlation_key(store: Store) -> None:
     assert later.job_id == job.id
 
 
-async def test_a_key_binds_only_one_unbound_job_at_a_time(store: Store) -> None:
-    first = await store.register_job(NewJob("mjproxy", "dup-key"), time.time())
-    second = await store.register_job(NewJob("mjproxy", "dup-key"), time.time() + 1)
-    a = await store.record_callback(inbound("mjproxy", mj("A", state="dup-key")))
-    b = await store.record_callback(inbound("mjproxy", mj("B", state="dup-key")))
-    assert (a.job_id, b.job_id) == (first.id, second.id)
-
-
 async def test_state_equal_to_a_job_id_correlates_to_that_job(store: Store) -> None:
     job = await store.register_job(NewJob("useapi", "customer-key", origin="submitted"), time.time())
     result = await store.record_callback(inbound("useapi", {"jobid": "J9", "status": "started", "replyRef": job.id}))

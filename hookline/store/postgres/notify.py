@@ -93,10 +93,15 @@ class Listener:
     def _notified(self, *_: Any) -> None:
         self._wake.set()
 
-    def _lost(self, conn: Any) -> None:
-        if conn is not self._conn:
+    def _lost(self, lost: Any) -> None:
+        conn = self._conn
+        if conn is None or lost is not conn:
             return
         self._conn = None
+        # Release the dead connection now: left for the garbage collector, asyncpg warns that it
+        # was never closed.
+        with contextlib.suppress(Exception):
+            conn.terminate()
         self._wake.set()
         if not self._closed:
             log.warning("lost the LISTEN connection to %s; reconnecting", self._safe_dsn)

@@ -291,3 +291,49 @@ UPDATE subscriptions SET consecutive_failures = :count WHERE id = :id
 UPDATE subscriptions SET consecutive_failures = 0
  WHERE id = ANY(:ids) AND consecutive_failures >= :failing_after AND failing_since IS NULL
 RETURNING id, url
+
+-- ==== idempotency ==== (hookline/store/idempotency.py; table in migration 0006)
+
+-- name: claim_idempotency_key
+-- Take the key for a new request: a new row, or a dead one (its answer expired, or the request
+-- that held it crashed and its lock ran out) taken over. A live row is left as it is: the caller
+-- reads it to learn whether this request replays, reuses the key wrongly, or must wait.
+INSERT INTO idempotency_keys (credential, key, fingerprint, owner, status, content_type, body, created_at, expires_at)
+VALUES (:credential, :key, :fingerprint, :owner, NULL, NULL, NULL, :now, :locked_until)
+ON CONFLICT (credential, key) DO UPDATE
+   SET fingerprint = excluded.fingerprint, owner = excluded.owner, status = NULL, content_type = NULL,
+       body = NULL, created_at = excluded.created_at, expires_at = excluded.expires_at
+ WHERE idempotency_keys.expires_at <= :now
+
+-- name: get_idempotency_key
+SELECT * FROM idempotency_keys WHERE credential = :credential AND key = :key
+
+-- name: extend_idempotency_lock
+UPDATE idempotency_keys SET expires_at = :locked_until
+ WHERE credential = :credential AND key = :key AND owner = :owner AND status IS NULL
+
+-- name: save_idempotent_answer
+UPDATE idempotency_keys SET status = :status, content_type = :content_type, body = :body, owner = NULL,
+       expires_at = :expires_at
+ WHERE credential = :credential AND key = :key AND owner = :owner AND status IS NULL
+
+-- name: release_idempotency_key
+DELETE FROM idempotency_keys WHERE credential = :credential AND key = :key AND owner = :owner AND status IS NULL
+
+-- name: prune_idempotency_keys
+-- At most :limit rows dead by :cutoff (now: expires_at already counts the 24 h), oldest first;
+-- rows a claim holds are skipped, not waited for. Shaped as a retention sweep (:cutoff, :limit),
+-- so the pruner takes it as Sweep("idempotency_keys", "prune_idempotency_keys", keep_for=0).
+DELETE FROM idempotency_keys WHERE (credential, key) IN (
+    SELECT credential, key FROM idempotency_keys WHERE expires_at <= :cutoff
+     ORDER BY expires_at LIMIT :limit FOR UPDATE SKIP LOCKED)
+
+-- name: lock_correlation_key
+-- Registrations of one (provider, correlation key) one at a time (PostgreSQL; SQLite has one
+-- writer): otherwise two could each see no unbound job with the key and both register one.
+SELECT pg_advisory_xact_lock(hashtextextended(:provider || '/' || :correlation_key, 0))
+
+-- name: unbound_job_by_key
+-- The job a callback with this correlation key and an unknown task id would be bound to.
+SELECT id FROM jobs WHERE provider = :provider AND correlation_key = :correlation_key AND upstream_id IS NULL
+ ORDER BY created_at, id LIMIT 1
