@@ -106,8 +106,9 @@ def register(commands: Any) -> None:
     add.add_argument("--key", help="only jobs with this correlation key")
     add.add_argument("--key-prefix", help="only jobs whose correlation key starts with this")
     add.add_argument("--secret", help="a whsec_ secret of your own (default: generated)")
-    ls = _leaf(sub_commands, "list", subscriptions_list, "list subscriptions with their health")
-    ls.add_argument("--limit", type=int, default=500, help="at most this many (default 500)")
+    for name in ("list", "ls"):  # ls, like jobs ls and deliveries ls
+        ls = _leaf(sub_commands, name, subscriptions_list, "list subscriptions with their health")
+        ls.add_argument("--limit", type=int, default=500, help="at most this many (default 500)")
     rm = _leaf(sub_commands, "rm", subscriptions_rm, "delete subscriptions with their deliveries")
     rm.add_argument("ids", nargs="+", metavar="ID")
     for name, enabled in (("enable", True), ("disable", False)):

@@ -71,7 +71,7 @@ async def test_subscriptions_pause_and_resume(hookline_cli: Run, subscriber: Any
     sub_id = json.loads(out)["id"]
     code, out, _ = await hookline_cli("subscriptions", "pause", sub_id)
     assert code == 0 and out.strip() == f"{sub_id} is paused: its deliveries are queued, not sent"
-    code, out, _ = await hookline_cli("subscriptions", "list")
+    code, out, _ = await hookline_cli("subscriptions", "ls")
     header, row = out.strip().splitlines()
     assert header.split()[:4] == ["ID", "URL", "ENABLED", "PAUSED"]
     assert row.split()[2:4] == ["yes", "yes"], row
