@@ -80,6 +80,39 @@ CATALOGUE: tuple[EventType, ...] = (
     ),
 )
 
+# Operational events (hookline.operational): about subscriptions and deliveries, with no job.
+_NO_JOB: Schema = {}
+CATALOGUE += (
+    EventType(
+        "subscription.disabled",
+        "A subscription was disabled (its endpoint answered 410 Gone, or failed without a success for "
+        "5 days): it gets nothing more until it is enabled again. Sent to the other subscriptions that "
+        "name this type in event_types.",
+        (),
+        _NO_JOB,
+    ),
+    EventType(
+        "subscription.failing",
+        "A subscription's last 4 delivery attempts failed with no success in between (once per failing "
+        "spell): attempts is how many failed in a row, last_error the last failure.",
+        (),
+        _NO_JOB,
+    ),
+    EventType(
+        "subscription.recovered",
+        "The first successful delivery to a subscription after it was failing.",
+        (),
+        _NO_JOB,
+    ),
+    EventType(
+        "delivery.dead",
+        "A delivery of a job event gave up after its last retry: the event (event_id, event_type, job_id) "
+        "was not delivered to the subscription. POST /v1/deliveries/retry sends it again.",
+        (),
+        _NO_JOB,
+    ),
+)
+
 _TEXT: Schema = {"type": "string"}
 _MAYBE_TEXT: Schema = {"type": ["string", "null"]}
 
@@ -96,7 +129,33 @@ ARCHIVED_IMAGE: Schema = {
 }
 
 
+def _operational_data(kind: EventType) -> Schema:
+    properties: dict[str, Schema] = {
+        "subscription_id": {"type": "string", "pattern": "^sub_", "description": "the subscription it is about"},
+        "url": {"type": "string", "description": "that subscription's URL"},
+    }
+    required = list(properties)
+    if kind.name == "subscription.disabled":
+        properties["reason"] = {"type": "string", "description": "why it was disabled"}
+        required.append("reason")
+    elif kind.name == "subscription.failing":
+        properties["attempts"] = {"type": "integer", "minimum": 4, "description": "failed attempts in a row"}
+        properties["last_error"] = {"type": "string", "description": "what the last failed attempt got"}
+        required.append("attempts")
+    elif kind.name == "delivery.dead":
+        properties["delivery_id"] = {"type": "string", "pattern": "^dlv_"}
+        properties["event_id"] = {"type": "string", "description": "the event that was not delivered"}
+        properties["event_type"] = {"type": "string", "pattern": "^job\\."}
+        properties["job_id"] = {"type": "string", "pattern": "^job_"}
+        properties["attempts"] = {"type": "integer", "minimum": 1}
+        properties["last_error"] = {"type": "string", "description": "what the last attempt got"}
+        required += ["delivery_id", "event_id", "event_type", "job_id", "attempts"]
+    return {"type": "object", "properties": properties, "required": required}
+
+
 def _data(kind: EventType) -> Schema:
+    if not kind.name.startswith("job."):
+        return _operational_data(kind)
     properties: dict[str, Schema] = {
         "job_id": {"type": "string", "pattern": "^job_", "description": "hookline's job id"},
         "provider": {"type": "string", "enum": list(PROVIDERS)},

@@ -42,7 +42,10 @@ def event_data(job: Job) -> dict[str, Any]:
 def assemble(head: bytes, upstream: bytes | None) -> bytes:
     """The full event body: ``head`` (which ends with the ``}}`` closing ``data`` and the event)
     with ``,"upstream":<raw JSON>`` inserted as the last key of ``data``. ``upstream`` must be a
-    JSON document (callback bodies are stored only once parsed as JSON) or None for ``null``."""
+    JSON document (callback bodies are stored only once parsed as JSON) or None for ``null``.
+    An operational event (not ``job.*``: see ``hookline.operational``) is its head as it is."""
+    if not head.startswith(b'{"type":"job.'):
+        return head
     raw = upstream.strip() if upstream else b""
     return head[:-2] + b',"upstream":' + (raw or b"null") + b"}}"
 

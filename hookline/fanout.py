@@ -9,7 +9,8 @@ equal in the job's metadata), ``status`` (the job's status the event reports is 
 
 Per-job ordering: the deliveries of one (subscription, job) pair form a chain. Only the chain's
 head is due (``next_attempt_at`` set); the rest wait with ``next_attempt_at`` = None and are
-promoted one at a time when the head is delivered or dead.
+promoted one at a time when the head is delivered or dead. A paused subscription's deliveries
+are all held; resuming it makes the head of each chain due.
 """
 
 from __future__ import annotations
@@ -143,7 +144,8 @@ def plan_deliveries(
                     job_id=job.id,
                     event_type=event.type,
                     sequence=event.sequence,
-                    next_attempt_at=None if waiting else now,
+                    # Held: behind the chain's head, or until a paused subscription is resumed.
+                    next_attempt_at=None if waiting or sub.paused else now,
                     created_at=now,
                 )
             )

@@ -27,6 +27,11 @@ EVENT_TYPES = (
     "job.moderated",
     "job.cancelled",
     "job.archived",
+    # operational events (hookline.operational): sent only to subscriptions that name them
+    "subscription.disabled",
+    "subscription.failing",
+    "subscription.recovered",
+    "delivery.dead",
 )
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
 
@@ -197,7 +202,7 @@ class Event:
     def to_api(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "job_id": self.job_id,
+            "job_id": self.job_id if self.type.startswith("job.") else None,  # operational: no job
             "type": self.type,
             "sequence": self.sequence,
             "created_at": isoformat(self.created_at),
@@ -234,6 +239,7 @@ class Subscription:
     headers: dict[str, str] = field(default_factory=dict)  # sent with every delivery (issue 15)
     rate_limit: int | None = None  # requests per second; None: unlimited
     retry_schedule: list[float] | None = None  # None: the global HOOKLINE_RETRY_SCHEDULE
+    paused: bool = False  # deliveries are queued but held until it is resumed
 
     @property
     def secret(self) -> str:
@@ -248,6 +254,7 @@ class Subscription:
             "filter": self.filter,
             "description": self.description,
             "enabled": self.enabled,
+            "paused": self.paused,
             "disabled_reason": self.disabled_reason,
             "job_id": self.job_id,
             "created_at": isoformat(self.created_at),
@@ -285,7 +292,7 @@ class Delivery:
             "id": self.id,
             "event_id": self.event_id,
             "subscription_id": self.subscription_id,
-            "job_id": self.job_id,
+            "job_id": self.job_id if self.event_type.startswith("job.") else None,  # operational: no job
             "event_type": self.event_type,
             "sequence": self.sequence,
             "status": self.status,

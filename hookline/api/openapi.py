@@ -268,6 +268,16 @@ PATHS: dict[str, dict[str, Schema]] = {
             params=[DELIVERY_ID],
         ),
     },
+    "/v1/deliveries/retry": {
+        "post": _op(
+            "retryDeliveries",
+            "Send again now every delivery the filter matches (default: every dead one), each job's in order",
+            {"202": _json(ref("Queued"), "how many deliveries were queued (0 when nothing matched)")},
+            tag="deliveries",
+            body=ref("BulkRetry"),
+            body_required=False,
+        ),
+    },
     "/v1/deliveries/{delivery_id}/retry": {
         "post": _op(
             "retryDelivery",

@@ -189,7 +189,7 @@ COMPONENTS: dict[str, Schema] = {
     "Event": obj(
         {
             "id": STRING,
-            "job_id": STRING,
+            "job_id": nullable({"type": "string", "description": "null for an operational event"}),
             "type": {"type": "string", "enum": list(EVENT_TYPES)},
             "sequence": {"type": "integer", "minimum": 1},
             "created_at": TIME,
@@ -204,6 +204,7 @@ COMPONENTS: dict[str, Schema] = {
             "filter": {"type": "object"},
             "description": nullable(STRING),
             "enabled": {"type": "boolean"},
+            "paused": {"type": "boolean", "description": "deliveries are queued but held until resumed"},
             "disabled_reason": nullable(STRING),
             "job_id": nullable({"type": "string", "description": "set on the one-off subscription of a job"}),
             "created_at": TIME,
@@ -219,7 +220,7 @@ COMPONENTS: dict[str, Schema] = {
             "id": STRING,
             "event_id": STRING,
             "subscription_id": STRING,
-            "job_id": STRING,
+            "job_id": nullable({"type": "string", "description": "null for an operational event"}),
             "event_type": {"type": "string", "enum": list(EVENT_TYPES)},
             "sequence": {"type": "integer"},
             "status": {"type": "string", "enum": list(DELIVERY_STATUSES)},
@@ -274,6 +275,11 @@ COMPONENTS: dict[str, Schema] = {
             "description": nullable({"type": "string", "maxLength": 1024}),
             "enabled": {"type": "boolean", "description": "false pauses deliveries; true resumes them"},
             **SETTINGS,
+            "paused": {
+                "type": "boolean",
+                "description": "true holds deliveries (still queued for every matching event); false sends "
+                "them, per job in sequence order",
+            },
         },
         required=[],
         closed=True,
@@ -284,6 +290,18 @@ COMPONENTS: dict[str, Schema] = {
         closed=True,
     ),
     "NewSecret": obj({"secret": nullable(SECRET)}, required=[], closed=True),
+    "BulkRetry": obj(
+        {
+            "status": nullable({"type": "string", "enum": ["dead", "pending"], "description": "default dead"}),
+            "subscription_id": nullable({"type": "string", "maxLength": 64}),
+            "event_type": nullable({"type": "string", "enum": list(EVENT_TYPES)}),
+            "since": nullable({**TIME, "description": "only deliveries created at or after this time"}),
+            "until": nullable({**TIME, "description": "only deliveries created before this time"}),
+        },
+        required=[],
+        closed=True,
+    ),
+    "Queued": obj({"queued": {"type": "integer", "minimum": 0}}),
 }
 
 # Derived shapes: a subscription as created or shown (with its secret), a job with its timeline,

@@ -31,7 +31,7 @@ from hookline.store.base import SubscriptionChanges, SubscriptionQuery
 
 ROTATION_OVERLAP = 24 * 3600.0
 CREATE_FIELDS = ("url", "event_types", "filter", "description", "secret", *subsettings.SETTINGS_FIELDS)
-PATCH_FIELDS = ("url", "event_types", "filter", "description", "enabled", *subsettings.SETTINGS_FIELDS)
+PATCH_FIELDS = ("url", "event_types", "filter", "description", "enabled", "paused", *subsettings.SETTINGS_FIELDS)
 
 
 def routes(rt: Runtime) -> list[Route]:
@@ -81,6 +81,11 @@ def routes(rt: Runtime) -> list[Route]:
             changes.rate_limit = subsettings.rate_limit(doc)
         if "retry_schedule" in doc:
             changes.retry_schedule = subsettings.retry_schedule(doc)
+        if "paused" in doc:
+            paused = fields.boolean(doc, "paused")
+            if paused is None:
+                raise InputError("paused must be true or false", code="invalid_field")
+            changes.paused = paused
         sub = await store.update_subscription(path_id(request, "sub_id", "subscription"), changes, rt.clock.now())
         return JSONResponse(sub.to_api())
 

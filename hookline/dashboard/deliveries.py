@@ -47,11 +47,11 @@ def delivery_row(
     if d.status != "delivered":
         label = "Retry" if d.status == "dead" else "Retry now"
         retry = button_form(f"/dashboard/deliveries/{d.id}/retry", label, csrf, next_url=next_url)
-    job = (
-        html('<td data-label="Job"><a href="/dashboard/jobs/{j}" class="mono">{j}</a></td>', j=d.job_id)
-        if job_column
-        else ""
-    )
+    job = Markup("")
+    if job_column and d.event_type.startswith("job."):
+        job = html('<td data-label="Job"><a href="/dashboard/jobs/{j}" class="mono">{j}</a></td>', j=d.job_id)
+    elif job_column:  # an operational event: about a subscription, not a job
+        job = Markup('<td data-label="Job" class="muted">-</td>')
     sub = html('<td data-label="Subscription">{s}</td>', s=subscription_cell(d, ctx)) if sub_column else ""
     return html(
         '<tr data-delivery="{id}"><td data-label="Delivery"><a href="/dashboard/deliveries/{id}" class="mono">{id}</a>'

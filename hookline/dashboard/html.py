@@ -124,6 +124,9 @@ NOTICES = {
     "replayed": "Replay queued.",
     "saved": "Subscription settings saved.",
     "revoked": "API key revoked: it is refused from now on.",
+    "paused": "Subscription paused: its deliveries are queued but held until it is resumed.",
+    "resumed": "Subscription resumed: its held deliveries go out, each job's in order.",
+    "retried-dead": "Retry of every dead delivery queued.",
 }
 
 

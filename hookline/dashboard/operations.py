@@ -1,5 +1,5 @@
 """Dashboard pages for operating delivery: subscriptions with their health (enable, disable,
-replay), deliveries by status with retry buttons, and one delivery with its attempts.
+pause, resume, retry all dead, replay), deliveries by status with retry buttons, and one delivery with its attempts.
 
 Every button is a POST form carrying the session's CSRF token (see ``session.action``); it calls
 the same store methods as the management API, then redirects back (POST, redirect, GET) with a
@@ -23,6 +23,7 @@ from hookline.errors import InputError, NotFound
 from hookline.models import DELIVERY_STATUSES, Subscription
 from hookline.runtime import Runtime
 from hookline.store.base import DeliveryQuery, SubscriptionChanges, SubscriptionQuery
+from hookline.store.operations import BulkRetry
 
 PAGE_SIZE = 50
 
@@ -38,9 +39,12 @@ def _health(sub: Subscription) -> Markup:
         return html(
             '<span class="badge badge-dead">disabled</span> <span class="error">{r}</span>', r=sub.disabled_reason or ""
         )
+    paused = Markup(' <span class="badge badge-paused">paused</span>') if sub.paused else Markup("")
     if sub.failing_since is not None:
-        return html('<span class="badge badge-pending">failing</span> since {t}', t=when(sub.failing_since))
-    return Markup('<span class="badge badge-delivered">healthy</span>')
+        # Its own colour: "pending" blue read as "in progress".
+        failing = html('<span class="badge badge-failing">failing</span> since {t}', t=when(sub.failing_since))
+        return failing + paused
+    return Markup('<span class="badge badge-delivered">healthy</span>') + paused
 
 
 def subscription_row(sub: Subscription, csrf: str, now: float) -> Markup:
@@ -51,6 +55,19 @@ def subscription_row(sub: Subscription, csrf: str, now: float) -> Markup:
         csrf,
         next_url=here,
         confirm=f"Disable deliveries to {sub.url}?" if sub.enabled else None,
+    )
+    pause = button_form(
+        f"/dashboard/subscriptions/{sub.id}/{'resume' if sub.paused else 'pause'}",
+        "Resume" if sub.paused else "Pause",
+        csrf,
+        next_url=here,
+    )
+    retry_dead = button_form(
+        f"/dashboard/subscriptions/{sub.id}/retry-dead",
+        "Retry all dead",
+        csrf,
+        next_url=here,
+        confirm=f"Send every dead delivery to {sub.url} again?",
     )
     replay = html(
         '<form method="post" action="/dashboard/subscriptions/{id}/replay" class="inline replay">{c}{n}'
@@ -74,7 +91,7 @@ def subscription_row(sub: Subscription, csrf: str, now: float) -> Markup:
         '<tr id="{id}" data-subscription="{id}"><td><div class="url">{url}</div><div class="muted mono">{id}</div>'
         '<div class="muted">{description}</div>{settings}</td><td data-label="Receives">{scope}{filter}</td>'
         '<td data-label="Health">{health}</td><td data-label="Last success">{last_success}</td>'
-        '<td data-label="Deliveries">{links}</td><td>{toggle}{replay}</td></tr>',
+        '<td data-label="Deliveries">{links}</td><td>{toggle}{pause}{retry_dead}{replay}</td></tr>',
         id=sub.id,
         url=sub.url,
         description=sub.description or "",
@@ -85,6 +102,8 @@ def subscription_row(sub: Subscription, csrf: str, now: float) -> Markup:
         last_success=when(sub.last_success_at),
         links=links,
         toggle=toggle,
+        pause=pause if sub.enabled else "",
+        retry_dead=retry_dead if sub.enabled else "",
         replay=replay if sub.enabled else "",
     )
 
@@ -184,12 +203,14 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
             for a in attempts
         )
         body = html(
-            '<h1>Delivery <span class="mono">{id}</span></h1><p><a href="/dashboard/jobs/{job}">job {job}</a></p>'
+            '<h1>Delivery <span class="mono">{id}</span></h1><p>{job}</p>'
             '{table}<h2>Attempts</h2><table class="stack"><thead><tr><th>Time</th><th>Status</th><th>Latency</th>'
             "<th>Error</th>"
             "<th>Response</th></tr></thead><tbody>{rows}</tbody></table>",
             id=delivery.id,
-            job=delivery.job_id,
+            job=html('<a href="/dashboard/jobs/{j}">job {j}</a>', j=delivery.job_id)
+            if delivery.event_type.startswith("job.")
+            else html("{t}: an operational event, about a subscription", t=delivery.event_type),
             table=deliveries_table(delivery_row(delivery, await chains.context(store, [delivery]), session.csrf, here)),
             rows=rows or Markup('<tr><td colspan="5" class="muted">Not attempted yet.</td></tr>'),
         )
@@ -208,6 +229,22 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
         change.__name__ = "enable" if enabled else "disable"
         return change
 
+    def pause(paused: bool) -> Action:
+        async def change(request: Request, session: Session, form: dict[str, str]) -> Response:
+            changes = SubscriptionChanges(paused=paused, set_fields=frozenset({"paused"}))
+            await store.update_subscription(path_id(request, "sub_id", "subscription"), changes, rt.clock.now())
+            return _done(local_path(form.get("next"), "/dashboard/subscriptions"), "paused" if paused else "resumed")
+
+        change.__name__ = "pause" if paused else "resume"
+        return change
+
+    async def retry_dead(request: Request, session: Session, form: dict[str, str]) -> Response:
+        sub_id = path_id(request, "sub_id", "subscription")
+        if await store.get_subscription(sub_id) is None:
+            raise NotFound(f"no subscription {sub_id!r}")
+        count = await store.retry_deliveries(BulkRetry(subscription_id=sub_id), rt.clock.now())
+        return _done(local_path(form.get("next"), "/dashboard/subscriptions"), "retried-dead", count=str(count))
+
     async def replay(request: Request, session: Session, form: dict[str, str]) -> Response:
         since_text = form.get("since", "").strip()
         if not since_text:
@@ -224,4 +261,7 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
         Route("/dashboard/subscriptions/{sub_id}/enable", action(sessions, toggle(True)), methods=["POST"]),
         Route("/dashboard/subscriptions/{sub_id}/disable", action(sessions, toggle(False)), methods=["POST"]),
         Route("/dashboard/subscriptions/{sub_id}/replay", action(sessions, replay), methods=["POST"]),
+        Route("/dashboard/subscriptions/{sub_id}/pause", action(sessions, pause(True)), methods=["POST"]),
+        Route("/dashboard/subscriptions/{sub_id}/resume", action(sessions, pause(False)), methods=["POST"]),
+        Route("/dashboard/subscriptions/{sub_id}/retry-dead", action(sessions, retry_dead), methods=["POST"]),
     ]

@@ -25,6 +25,7 @@ from hookline.manage.commands import (
     replay,
     subscriptions_add,
     subscriptions_list,
+    subscriptions_pause,
     subscriptions_rm,
     subscriptions_toggle,
 )
@@ -97,7 +98,9 @@ def register(commands: Any) -> None:
     """Add ``subscriptions``, ``jobs``, ``deliveries``, ``replay`` and ``listen`` to the ``hookline`` parser."""
     _add_listen(commands)
     keys.register(commands, _leaf)  # API keys (issue 15)
-    subs = commands.add_parser("subscriptions", help="add, list, remove, enable or disable subscriptions")
+    subs = commands.add_parser(
+        "subscriptions", help="add, list, update, remove, enable, disable, pause, resume subscriptions"
+    )
     sub_commands = subs.add_subparsers(dest="action", metavar="ACTION", required=True)
     add = _leaf(sub_commands, "add", subscriptions_add, "subscribe a URL to events (prints its signing secret)")
     add.add_argument("target", metavar="URL", help="where to POST the events")
@@ -112,12 +115,17 @@ def register(commands: Any) -> None:
     update.add_argument("id", metavar="ID")
     update.add_argument("--description", help="a note for people")
     subsettings.add_flags(update, update=True)
-    ls = _leaf(sub_commands, "list", subscriptions_list, "list subscriptions with their health")
-    ls.add_argument("--limit", type=int, default=500, help="at most this many (default 500)")
+    for name in ("list", "ls"):  # ls, like jobs ls and deliveries ls
+        ls = _leaf(sub_commands, name, subscriptions_list, "list subscriptions with their health")
+        ls.add_argument("--limit", type=int, default=500, help="at most this many (default 500)")
     rm = _leaf(sub_commands, "rm", subscriptions_rm, "delete subscriptions with their deliveries")
     rm.add_argument("ids", nargs="+", metavar="ID")
     for name, enabled in (("enable", True), ("disable", False)):
         toggle = _leaf(sub_commands, name, subscriptions_toggle(enabled), f"{name} a subscription")
+        toggle.add_argument("id", metavar="ID")
+    for name, paused in (("pause", True), ("resume", False)):
+        what = "hold a subscription's deliveries (still queued)" if paused else "send its held deliveries"
+        toggle = _leaf(sub_commands, name, subscriptions_pause(paused), what)
         toggle.add_argument("id", metavar="ID")
 
     jobs = commands.add_parser("jobs", help="list jobs or show one with its timeline")
@@ -139,7 +147,7 @@ def register(commands: Any) -> None:
     dls.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     retry = _leaf(delivery_commands, "retry", deliveries_retry, "send deliveries again now")
     retry.add_argument("ids", nargs="*", metavar="ID")
-    retry.add_argument("--all-dead", action="store_true", help="every dead delivery (page by page)")
+    retry.add_argument("--all-dead", action="store_true", help="every dead delivery (one request)")
     retry.add_argument("--subscription", metavar="SUB_ID", help="with --all-dead: only this subscription's")
 
     rep = _leaf(commands, "replay", replay, "send a subscription the events of a period again")

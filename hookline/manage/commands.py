@@ -4,18 +4,18 @@ arguments, prints its result, and returns the exit status."""
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from typing import Any
 
 from hookline.client import Client, ClientError
-from hookline.manage.output import cell, emit, progress, table
+from hookline.manage.output import cell, emit, table
 from hookline.manage.subsettings import filter_extras, settings_body
 
 SUB_COLUMNS = (
     ("id", "id"),
     ("url", "url"),
     ("enabled", "enabled"),
+    ("paused", "paused"),
     ("health", "health"),
     ("last success", "last_success_at"),
     ("description", "description"),
@@ -83,6 +83,16 @@ def subscriptions_toggle(enabled: bool) -> Callable[[Client, argparse.Namespace]
     def run(client: Client, args: argparse.Namespace) -> int:
         sub = client.patch(f"/v1/subscriptions/{args.id}", {"enabled": enabled})
         emit(args, sub, f"{sub['id']} is {'enabled' if enabled else 'disabled'}")
+        return 0
+
+    return run
+
+
+def subscriptions_pause(paused: bool) -> Callable[[Client, argparse.Namespace], int]:
+    def run(client: Client, args: argparse.Namespace) -> int:
+        sub = client.patch(f"/v1/subscriptions/{args.id}", {"paused": paused})
+        held = "paused: its deliveries are queued, not sent" if paused else "resumed: its queued deliveries go out"
+        emit(args, sub, f"{sub['id']} is {held}")
         return 0
 
     return run
@@ -188,12 +198,14 @@ def deliveries_retry(client: Client, args: argparse.Namespace) -> int:
     if args.subscription and not args.all_dead:
         raise ClientError("--subscription goes with --all-dead")
     if args.all_dead:
-        ids: Any = (d["id"] for d in client.pages("/v1/deliveries", status="dead", subscription_id=args.subscription))
-    else:
-        ids = iter(args.ids)
+        # One request: the server queues every dead delivery (POST /v1/deliveries/retry).
+        body = {"status": "dead", **({"subscription_id": args.subscription} if args.subscription else {})}
+        queued = client.post("/v1/deliveries/retry", body)["queued"]
+        emit(args, {"queued": queued}, f"retried {queued} deliver{'y' if queued == 1 else 'ies'}")
+        return 0
     retried: list[str] = []
     failed: dict[str, str] = {}
-    for delivery_id in ids:
+    for delivery_id in args.ids:
         try:
             client.post(f"/v1/deliveries/{delivery_id}/retry")
             retried.append(delivery_id)
@@ -201,10 +213,6 @@ def deliveries_retry(client: Client, args: argparse.Namespace) -> int:
             if exc.status is None or exc.status == 401:
                 raise
             failed[delivery_id] = exc.message
-        if args.all_dead and (len(retried) + len(failed)) % 50 == 0:
-            progress(f"retrying dead deliveries: {len(retried)} retried, {len(failed)} refused")
-    if args.all_dead and sys.stderr.isatty():
-        print(file=sys.stderr)
     summary = f"retried {len(retried)} deliver{'y' if len(retried) == 1 else 'ies'}"
     if failed:
         summary += f"; {len(failed)} refused:\n" + "\n".join(f"  {i}: {m}" for i, m in failed.items())

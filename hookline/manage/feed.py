@@ -23,6 +23,10 @@ PAGE = 200
 def event_line(item: dict[str, Any]) -> str:
     """One event for people: time, type, job, its sequence number, status and progress, key."""
     data = item.get("data") or {}
+    kind = str(item.get("type", ""))
+    if not kind.startswith("job."):  # an operational event: about a subscription
+        about = [data.get("subscription_id"), data.get("url"), data.get("reason") or data.get("last_error")]
+        return "  ".join([cell(item.get("timestamp")), f"{kind:<13}", *(str(a) for a in about if a)])
     progress = data.get("progress")
     state = data.get("status", "") + (f" {progress}%" if progress is not None else "")
     parts = [

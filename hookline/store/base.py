@@ -110,6 +110,7 @@ class SubscriptionChanges:
     headers: dict[str, str] | None = None
     rate_limit: int | None = None
     retry_schedule: list[float] | None = None
+    paused: bool | None = None
     set_fields: frozenset[str] = frozenset()
 
     def apply(self, sub: Subscription, now: float) -> None:

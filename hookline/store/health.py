@@ -25,13 +25,23 @@ class Health:
         # Where in the batch a disabling is reported: the store returns the reason for that one
         # completion only, so the worker counts each disabling exactly once.
         self.blamed: int | None = None
+        # For operational events: failed attempts in this batch, those after its last success,
+        # and the last failure's error.
+        self.failures = 0
+        self.trailing_failures = 0
+        self.last_error: str | None = None
 
     def add(self, c: Completion, position: int = 0) -> None:
         at = c.attempt.attempted_at
         if c.success:
             self.success_at = max(self.success_at or at, at)
+            self.trailing_failures = 0
         else:
             self.failed_at = min(self.failed_at or at, at)
+            self.failures += 1
+            self.trailing_failures += 1
+            code = c.attempt.status_code
+            self.last_error = c.attempt.error or (f"HTTP {code}" if code is not None else None)
             if self.blamed is None:
                 self.blamed = position
         if c.disable_reason:

@@ -118,6 +118,7 @@ def subscription(row: Row) -> Subscription:
         enabled=bool(row["enabled"]),
         headers=orjson.loads(row["headers"]),
         retry_schedule=_loads(row["retry_schedule"]),
+        paused=bool(row["paused"]),
     )
     return sub
 
@@ -142,6 +143,7 @@ def subscription_params(s: Subscription) -> Params:
         "headers": dumps(s.headers),
         "rate_limit": s.rate_limit,
         "retry_schedule": None if s.retry_schedule is None else dumps(s.retry_schedule),
+        "paused": s.paused,
     }
 
 

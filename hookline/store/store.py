@@ -27,7 +27,7 @@ from hookline.models import (
     Page,
     Subscription,
 )
-from hookline.store import idempotency, rates, receiving, rows, subscriptions, work
+from hookline.store import idempotency, operations, rates, receiving, rows, subscriptions, work
 from hookline.store.apikeys import ApiKeys
 from hookline.store.base import (
     MAX_PAGE,
@@ -253,6 +253,12 @@ class Store(ApiKeys):
         if delivery is None:
             raise NotFound(f"no delivery {delivery_id!r}")
         return delivery
+
+    async def retry_deliveries(self, wanted: operations.BulkRetry, now: float) -> int:
+        """Send again now every delivery ``wanted`` matches, each chain still in order (see
+        ``operations``); return how many were queued."""
+        claims = self.driver.claims
+        return await self.driver.write(lambda tx: operations.retry_deliveries(tx, claims, wanted, now))
 
     async def backlog(self, now: float) -> Backlog:
         row = await self._one("backlog")

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from hookline.errors import Conflict, NotFound
 from hookline.models import SigningSecret, Subscription
+from hookline.operational import build
 from hookline.store import rows
 from hookline.store.base import SubscriptionChanges
 from hookline.store.driver import Claims, Tx
+from hookline.store.operational import Notices
 
 
 async def get(tx: Tx, sub_id: str, *, lock: bool = False) -> Subscription:
@@ -23,21 +25,30 @@ async def save(tx: Tx, sub: Subscription) -> None:
 
 
 async def update(tx: Tx, sub_id: str, changes: SubscriptionChanges, now: float) -> Subscription:
-    """Apply a PATCH. Disabling pauses the subscription's pending deliveries; enabling resumes the
-    head of each of its chains."""
-    toggles = "enabled" in changes.set_fields
-    if toggles and changes.enabled:
-        # Enabling promotes the head of each chain: lock their jobs first.
-        await tx.lock("lock_jobs_of_pending", id=sub_id)
-    elif toggles:
-        # Pause before locking the subscription row: a completion holds delivery rows while it
+    """Apply a PATCH. Disabling or pausing holds the subscription's pending deliveries; enabling
+    or resuming it (so that it is enabled and not paused) makes the head of each of its chains due.
+    Disabling it tells ``subscription.disabled`` (see ``operational``)."""
+    holds = ("enabled" in changes.set_fields and not changes.enabled) or (
+        "paused" in changes.set_fields and changes.paused
+    )
+    if holds:
+        # Hold before locking the subscription row: a completion holds delivery rows while it
         # waits for that row, so taking them in the other order could deadlock.
         await tx.execute("pause_subscriptions", ids=[sub_id])
+    elif "enabled" in changes.set_fields or "paused" in changes.set_fields:
+        # Enabling or resuming promotes the head of each chain: lock their jobs first.
+        await tx.lock("lock_jobs_of_pending", id=sub_id)
     sub = await get(tx, sub_id, lock=True)
-    was_enabled = sub.enabled
+    was_enabled, was_sending = sub.enabled, sub.enabled and not sub.paused
     changes.apply(sub, now)
     await save(tx, sub)
     if sub.enabled and not was_enabled:
+        await tx.execute("set_failures_in_a_row", count=0, id=sub.id)  # a new start: no failing spell
+    if was_enabled and not sub.enabled:
+        notices = Notices()
+        notices.add(build("subscription.disabled", now, sub.id, sub.url, reason=sub.disabled_reason), sub.id)
+        await notices.write(tx)
+    if sub.enabled and not sub.paused and not was_sending:
         await tx.execute("resume_subscription", now=now, id=sub.id)
         tx.wake = True
     return sub

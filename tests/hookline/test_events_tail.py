@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from hookline.cli import main
+from hookline.manage.feed import event_line
 from tests.conftest import Hookline
 from tests.hookline.test_event_feed import follow, mjproxy
 from tests.support import MJPROXY_FAILURE, MJPROXY_LIFECYCLE, wait_for
@@ -126,3 +127,14 @@ def test_tail_refuses_a_bad_interval(capsys: pytest.CaptureFixture[str]) -> None
     with pytest.raises(SystemExit) as exited:
         main(["events", "tail", "--interval", "-1"])
     assert exited.value.code == 2 and "not a number of seconds" in capsys.readouterr().err
+
+
+def test_an_operational_event_is_printed_with_the_subscription_it_is_about() -> None:
+    item = {
+        "type": "subscription.disabled",
+        "timestamp": "2026-11-30T06:00:00Z",
+        "data": {"subscription_id": "sub_1", "url": "https://app.example.com/h", "reason": "410 Gone"},
+    }
+    line = event_line(item)
+    assert "subscription.disabled" in line and "sub_1  https://app.example.com/h  410 Gone" in line
+    assert "None" not in line

@@ -65,6 +65,29 @@ async def test_subscriptions_add_list_disable_enable_rm(hookline_cli: Run, subsc
     assert "no subscriptions" in out
 
 
+async def test_subscriptions_pause_and_resume(hookline_cli: Run, subscriber: Any) -> None:
+    _, url = subscriber
+    code, out, _ = await hookline_cli("subscriptions", "add", f"{url}/hook", "--json")
+    sub_id = json.loads(out)["id"]
+    code, out, _ = await hookline_cli("subscriptions", "pause", sub_id)
+    assert code == 0 and out.strip() == f"{sub_id} is paused: its deliveries are queued, not sent"
+    code, out, _ = await hookline_cli("subscriptions", "ls")
+    header, row = out.strip().splitlines()
+    assert header.split()[:4] == ["ID", "URL", "ENABLED", "PAUSED"]
+    assert row.split()[2:4] == ["yes", "yes"], row
+    code, out, _ = await hookline_cli("subscriptions", "resume", sub_id)
+    assert code == 0 and out.strip() == f"{sub_id} is resumed: its queued deliveries go out"
+    code, out, _ = await hookline_cli("subscriptions", "list", "--json")
+    assert json.loads(out)[0]["paused"] is False
+
+
+async def test_retry_all_dead_with_nothing_dead_says_so(hookline_cli: Run) -> None:
+    code, out, _ = await hookline_cli("deliveries", "retry", "--all-dead")
+    assert code == 0 and out.strip() == "retried 0 deliveries"
+    code, out, _ = await hookline_cli("deliveries", "retry", "--all-dead", "--json")
+    assert json.loads(out) == {"queued": 0}
+
+
 async def test_jobs_ls_and_show(hookline: Hookline, hookline_cli: Run) -> None:
     for name in MJPROXY_LIFECYCLE[:4]:
         job_id = (await hookline.post_callback("mjproxy", fixture_bytes(name))).json()["job_id"]
@@ -103,9 +126,8 @@ async def test_retry_all_dead_page_by_page_then_replay(
 
     await wait_for(count_is("dead", 120), timeout=30, what="120 dead deliveries")
     sink.default = 200
-    code, out, err = await run("deliveries", "retry", "--all-dead", "--subscription", sub_id)
-    assert code == 0 and out.strip() == "retried 120 deliveries"
-    assert "retrying dead deliveries: 100 retried, 0 refused" in err  # progress on stderr
+    code, out, _ = await run("deliveries", "retry", "--all-dead", "--subscription", sub_id)
+    assert code == 0 and out.strip() == "retried 120 deliveries"  # one POST /v1/deliveries/retry, no paging
     await wait_for(count_is("delivered", 120), timeout=30, what="the retried deliveries")
     code, out, _ = await run("deliveries", "ls", "--status", "dead")
     assert out.strip() == "no deliveries"

@@ -38,6 +38,7 @@ SCOPE_OF: dict[tuple[str, str], str] = {
     ("GET", "/v1/deliveries"): "deliveries:read",
     ("GET", "/v1/deliveries/{delivery_id}"): "deliveries:read",
     ("POST", "/v1/deliveries/{delivery_id}/retry"): "deliveries:write",
+    ("POST", "/v1/deliveries/retry"): "deliveries:write",
     ("GET", "/v1/events"): "events:read",
     ("GET", "/v1/event-types"): "events:read",
     ("POST", "/v1/api-keys"): "admin",

@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from hookline.events import assemble
 from hookline.models import Claim, Completion
+from hookline.operational import FAILING_AFTER, build
 from hookline.store import rows
 from hookline.store.driver import Row, Tx
 from hookline.store.groupcommit import GroupCommitter, Op
 from hookline.store.health import Health
+from hookline.store.operational import Notices
 
 if TYPE_CHECKING:
     from hookline.store.postgres.driver import PostgresDriver, PostgresTx
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
 # healthy subscription, completions from every dispatcher would otherwise all write (and lock) its
 # row. ``failing_since`` is always cleared at once.
 SUCCESS_RESOLUTION = 1.0
-HEALTH = ("id", "success_at", "failing_since", "throttled_until", "disable_reason", "now")
+HEALTH = ("id", "success_at", "failing_since", "throttled_until", "disable_reason", "now", "consecutive_failures")
 
 
 class PostgresClaims:
@@ -123,11 +125,20 @@ async def _complete(tx: PostgresTx, items: list[tuple[Completion, float, float]]
         "resolution": SUCCESS_RESOLUTION,
     }
     disabled: list[str | None] = [None] * len(items)
+    now = max(now for _, now, _ in items)
+    notices = Notices()
     if len(succeeded) == len(health):
         finished = await tx.fetch("complete", **params)
+        if _owed_recoveries(finished, succeeded):
+            # Rare (a failing subscription's first success): its own transaction, which a crash
+            # cannot lose: until it commits, the count stays up and the next success settles it.
+            async with tx.conn.transaction():
+                await _settle_recoveries(tx, notices, _owed_recoveries(finished, succeeded), now)
+                await notices.write(tx)
     else:
         async with tx.conn.transaction():
             finished = await tx.fetch("complete", **params)
+            await _settle_recoveries(tx, notices, _owed_recoveries(finished, succeeded), now)
             # Only attempts whose result was applied count (the others lost their lease).
             applied = {r["id"] for r in finished}
             failing: dict[str, Health] = {}
@@ -135,19 +146,39 @@ async def _complete(tx: PostgresTx, items: list[tuple[Completion, float, float]]
                 if c.delivery_id in applied and c.subscription_id not in succeeded:
                     failing.setdefault(c.subscription_id, Health(now, disable_after)).add(c, position)
             if failing:
-                for sub_id, reason in (await _write_health(tx, failing)).items():
+                for sub_id, reason in (await _write_health(tx, failing, notices)).items():
                     blamed = failing[sub_id].blamed
                     if blamed is not None:
                         disabled[blamed] = reason
+            await notices.dead(tx, [r["id"] for r in finished if r["status"] == "dead"], now)
+            await notices.write(tx)
     return disabled, any(r["status"] != "pending" for r in finished)
+
+
+def _owed_recoveries(finished: list[Row], succeeded: dict[str, float | None]) -> list[str]:
+    """Subscriptions that succeeded in this batch after failing (hookline_complete left their count up)."""
+    return sorted(
+        {
+            r["subscription_id"]
+            for r in finished
+            if r["subscription_id"] in succeeded and r["consecutive_failures"] >= FAILING_AFTER
+        }
+    )
+
+
+async def _settle_recoveries(tx: Tx, notices: Notices, sub_ids: list[str], now: float) -> None:
+    if sub_ids:
+        for r in await tx.fetch("settle_recoveries", ids=sub_ids, failing_after=FAILING_AFTER):
+            notices.add(build("subscription.recovered", now, r["id"], r["url"]), r["id"])
 
 
 def _only_succeeded(h: Health) -> bool:
     return h.failed_at is None and h.disable_reason is None and h.throttle_until is None
 
 
-async def _write_health(tx: Tx, health: dict[str, Health]) -> dict[str, str]:
-    """Write each subscription's new health; return the ones this disabled, with the reason."""
+async def _write_health(tx: Tx, health: dict[str, Health], notices: Notices) -> dict[str, str]:
+    """Write each subscription's new health (noting the operational events it causes); return the
+    ones this disabled, with the reason."""
     updates: list[tuple[Any, ...]] = []
     disabled: dict[str, str] = {}
     for r in await tx.fetch("lock_subscription_health", ids=sorted(health)):
@@ -159,7 +190,10 @@ async def _write_health(tx: Tx, health: dict[str, Health]) -> dict[str, str]:
         reason = h.reason_to_disable(failing) if r["enabled"] else None
         if reason is not None:
             disabled[r["id"]] = reason
-        updates.append((r["id"], h.success_at, failing, throttled_until, reason, h.now))
+        # A count of 4 or more with failing_since cleared: a success whose recovery is still owed.
+        owed = r["failing_since"] is None
+        in_a_row = notices.health(r["id"], r["url"], r["consecutive_failures"], h, reason, owed=owed)
+        updates.append((r["id"], h.success_at, failing, throttled_until, reason, h.now, in_a_row))
     await tx.many("save_health", HEALTH, updates)
     if disabled:
         await tx.execute("pause_subscriptions", ids=list(disabled))

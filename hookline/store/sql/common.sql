@@ -79,10 +79,10 @@ SELECT e.*, u.body FROM events e LEFT JOIN callbacks u ON u.id = e.callback_id
 -- name: insert_subscription
 INSERT INTO subscriptions (id, url, event_types, filter, description, secrets, enabled, disabled_reason, job_id,
                            created_at, updated_at, failing_since, last_success_at, throttled_until,
-                           headers, rate_limit, retry_schedule)
+                           headers, rate_limit, retry_schedule, paused)
 VALUES (:id, :url, :event_types, :filter, :description, :secrets, :enabled, :disabled_reason, :job_id,
         :created_at, :updated_at, :failing_since, :last_success_at, :throttled_until,
-        :headers, :rate_limit, :retry_schedule)
+        :headers, :rate_limit, :retry_schedule, :paused)
 
 -- name: get_subscription
 SELECT * FROM subscriptions WHERE id = :id
@@ -100,7 +100,7 @@ UNION ALL SELECT * FROM subscriptions WHERE enabled AND job_id = ANY(:job_ids)
 UPDATE subscriptions SET url = :url, event_types = :event_types, filter = :filter, description = :description,
        secrets = :secrets, enabled = :enabled, disabled_reason = :disabled_reason, updated_at = :updated_at,
        failing_since = :failing_since, throttled_until = :throttled_until,
-       headers = :headers, rate_limit = :rate_limit, retry_schedule = :retry_schedule
+       headers = :headers, rate_limit = :rate_limit, retry_schedule = :retry_schedule, paused = :paused
  WHERE id = :id
 
 -- name: delete_subscription_attempts
@@ -116,9 +116,10 @@ DELETE FROM subscriptions WHERE id = :id
 UPDATE deliveries SET next_attempt_at = NULL WHERE subscription_id = ANY(:ids) AND status = 'pending'
 
 -- name: resume_subscription
--- The head of each of its chains becomes due.
+-- The head of each of its chains becomes due (when it is enabled and not paused).
 UPDATE deliveries SET next_attempt_at = :now
  WHERE subscription_id = :id AND status = 'pending'
+   AND EXISTS (SELECT 1 FROM subscriptions s WHERE s.id = :id AND s.enabled AND NOT s.paused)
    AND n = (SELECT MIN(m.n) FROM deliveries m WHERE m.subscription_id = deliveries.subscription_id
                AND m.job_id = deliveries.job_id AND m.status = 'pending')
 
@@ -143,7 +144,11 @@ SELECT * FROM deliveries WHERE id = :id
 SELECT status, subscription_id FROM deliveries WHERE id = :id FOR UPDATE
 
 -- name: retry_delivery
-UPDATE deliveries SET status = 'pending', next_attempt_at = :now, updated_at = :now WHERE id = :id
+-- Due now, or held while its subscription is paused (resuming sends it).
+UPDATE deliveries SET status = 'pending', updated_at = :now,
+       next_attempt_at = CASE WHEN (SELECT paused FROM subscriptions s WHERE s.id = deliveries.subscription_id)
+                         THEN NULL ELSE :now END
+ WHERE id = :id
 
 -- name: delivery_attempts
 SELECT * FROM attempts WHERE delivery_id = :id ORDER BY id
@@ -250,6 +255,45 @@ DELETE FROM revoked_sessions WHERE expires_at < :now
 
 -- name: session_revoked
 SELECT 1 AS revoked FROM revoked_sessions WHERE nonce = :nonce
+
+-- ==== pause, operational events, bulk retry (issue 14; hookline/store/operations.py) ====
+
+-- name: hold_for_retry
+-- Dead deliveries back to pending, held: promote_heads then makes each chain's head due.
+UPDATE deliveries SET status = 'pending', next_attempt_at = NULL, updated_at = :now WHERE id = ANY(:ids)
+
+-- name: promote_heads
+-- The first pending delivery of each of a subscription's chains becomes due, unless the chain
+-- already has a due one (it follows that one) or the subscription is paused or disabled.
+UPDATE deliveries SET next_attempt_at = :now
+ WHERE subscription_id = :id AND status = 'pending' AND next_attempt_at IS NULL
+   AND n = (SELECT MIN(m.n) FROM deliveries m WHERE m.subscription_id = deliveries.subscription_id
+               AND m.job_id = deliveries.job_id AND m.status = 'pending')
+   AND NOT EXISTS (SELECT 1 FROM deliveries h WHERE h.subscription_id = deliveries.subscription_id
+                      AND h.job_id = deliveries.job_id AND h.status = 'pending' AND h.next_attempt_at IS NOT NULL)
+   AND EXISTS (SELECT 1 FROM subscriptions s WHERE s.id = :id AND s.enabled AND NOT s.paused)
+
+-- name: due_now
+UPDATE deliveries SET next_attempt_at = :now, updated_at = :now WHERE id = ANY(:ids)
+
+-- name: dead_deliveries
+-- What delivery.dead tells about each of these dead deliveries of job events.
+SELECT d.id, d.event_id, d.event_type, d.job_id, d.attempts, d.last_error, d.subscription_id, s.url
+  FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id
+ WHERE d.id = ANY(:ids) AND d.status = 'dead' AND d.event_type LIKE 'job.%'
+ ORDER BY d.id
+
+-- name: failures_in_a_row
+SELECT consecutive_failures, url FROM subscriptions WHERE id = :id
+
+-- name: set_failures_in_a_row
+UPDATE subscriptions SET consecutive_failures = :count WHERE id = :id
+
+-- name: settle_recoveries
+-- Subscriptions that succeeded again after failing (hookline_complete left their count for this).
+UPDATE subscriptions SET consecutive_failures = 0
+ WHERE id = ANY(:ids) AND consecutive_failures >= :failing_after AND failing_since IS NULL
+RETURNING id, url
 
 -- ==== idempotency ==== (hookline/store/idempotency.py; table in migration 0006)
 

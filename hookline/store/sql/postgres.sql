@@ -68,8 +68,9 @@ SELECT u.job_id, 'pending', 0, u.now, '[]', u.now, u.now FROM unnest(:job_id::te
     ON CONFLICT (job_id) DO NOTHING
 
 -- name: retry_delivery
-UPDATE deliveries SET status = 'pending', next_attempt_at = :now, updated_at = :now, lease_until = NULL,
-       lease_owner = NULL
+UPDATE deliveries SET status = 'pending', updated_at = :now, lease_until = NULL, lease_owner = NULL,
+       next_attempt_at = CASE WHEN (SELECT paused FROM subscriptions s WHERE s.id = deliveries.subscription_id)
+                         THEN NULL ELSE :now::float8 END
  WHERE id = :id
 
 -- name: lease_polls
@@ -113,17 +114,19 @@ SELECT lease_until FROM deliveries WHERE id = :id
 -- name: lock_subscription_health
 -- Health after a batch of attempts with failures (successes are hookline_complete's): lock the
 -- rows in id order, then write what Python computed from them.
-SELECT id, failing_since, throttled_until, enabled FROM subscriptions WHERE id = ANY(:ids) ORDER BY id FOR UPDATE
+SELECT id, failing_since, throttled_until, enabled, consecutive_failures, url FROM subscriptions
+ WHERE id = ANY(:ids) ORDER BY id FOR UPDATE
 
 -- name: save_health
 UPDATE subscriptions SET last_success_at = COALESCE(u.success_at, subscriptions.last_success_at),
        failing_since = u.failing_since, throttled_until = u.throttled_until,
        enabled = subscriptions.enabled AND u.disable_reason IS NULL,
        disabled_reason = COALESCE(u.disable_reason, subscriptions.disabled_reason),
-       updated_at = CASE WHEN u.disable_reason IS NULL THEN subscriptions.updated_at ELSE u.now END
+       updated_at = CASE WHEN u.disable_reason IS NULL THEN subscriptions.updated_at ELSE u.now END,
+       consecutive_failures = u.consecutive_failures
   FROM unnest(:id::text[], :success_at::float8[], :failing_since::float8[], :throttled_until::float8[],
-              :disable_reason::text[], :now::float8[])
-       AS u(id, success_at, failing_since, throttled_until, disable_reason, now)
+              :disable_reason::text[], :now::float8[], :consecutive_failures::int4[])
+       AS u(id, success_at, failing_since, throttled_until, disable_reason, now, consecutive_failures)
  WHERE subscriptions.id = u.id
 
 -- name: notify

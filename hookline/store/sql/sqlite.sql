@@ -45,7 +45,7 @@ VALUES (:id, :delivery_id, :attempted_at, :status_code, :latency_ms, :error, :re
 
 -- name: finish_attempts
 UPDATE deliveries SET status = :status, attempts = attempts + 1,
-       next_attempt_at = CASE WHEN (SELECT enabled FROM subscriptions WHERE id = deliveries.subscription_id)
+       next_attempt_at = CASE WHEN (SELECT enabled AND NOT paused FROM subscriptions WHERE id = deliveries.subscription_id)
                          THEN :next_attempt_at ELSE NULL END,
        last_status_code = :status_code, last_error = :error, updated_at = :now,
        delivered_at = COALESCE(:delivered_at, delivered_at)
@@ -62,7 +62,7 @@ UPDATE deliveries SET next_attempt_at = :now WHERE n = (
        AND next_attempt_at IS NULL ORDER BY n LIMIT 1)
    AND NOT EXISTS (SELECT 1 FROM deliveries WHERE subscription_id = :subscription_id AND job_id = :job_id
                       AND status = 'pending' AND next_attempt_at IS NOT NULL)
-   AND EXISTS (SELECT 1 FROM subscriptions WHERE id = :subscription_id AND enabled)
+   AND EXISTS (SELECT 1 FROM subscriptions WHERE id = :subscription_id AND enabled AND NOT paused)
 
 -- name: subscription_succeeded
 UPDATE subscriptions SET last_success_at = :at, failing_since = NULL WHERE id = :id

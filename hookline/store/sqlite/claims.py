@@ -23,6 +23,7 @@ from hookline.models import Claim, Completion
 from hookline.store import rows
 from hookline.store.driver import Tx
 from hookline.store.health import Health
+from hookline.store.operational import Notices
 
 if TYPE_CHECKING:
     from hookline.store.sqlite.driver import SqliteDriver
@@ -158,10 +159,20 @@ class SqliteClaims:
                 await tx.many("promote_next", ("now", "subscription_id", "job_id"), promote)
                 tx.wake = True
         disabled: list[str | None] = [None] * len(items)
+        notices = Notices()
         for sub_id, h in health.items():
             reason = await _apply_health(tx, sub_id, h)
             if reason is not None and h.blamed is not None:
                 disabled[h.blamed] = reason
+            row = await tx.fetch_one("failures_in_a_row", id=sub_id)
+            if row is not None:
+                before = row["consecutive_failures"]
+                after = notices.health(sub_id, row["url"], before, h, reason)
+                if after != before:
+                    await tx.execute("set_failures_in_a_row", count=after, id=sub_id)
+        dead = [c.delivery_id for _, c, _, _ in applied if c.status == "dead"]
+        await notices.dead(tx, dead, max((now for _, _, now, _ in applied), default=0.0))
+        await notices.write(tx)
         return disabled
 
     async def release(self, owner: str, delivery_ids: list[str]) -> None:

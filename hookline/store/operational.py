@@ -1,0 +1,93 @@
+"""Operational events in the store (see :mod:`hookline.operational`): worked out from what a batch
+of delivery attempts did, and written in the same transaction as the attempts that caused them.
+
+Each subscription counts its failed attempts in a row (``consecutive_failures``, reset by a
+success): crossing :data:`~hookline.operational.FAILING_AFTER` makes it ``failing``, a success
+while at or above it ``recovered``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hookline.fanout import NewDelivery
+from hookline.ids import new_id
+from hookline.models import Event
+from hookline.operational import FAILING_AFTER, build
+from hookline.store import receiving, rows
+from hookline.store.driver import Tx
+from hookline.store.health import Health
+
+
+@dataclass(slots=True)
+class Notices:
+    """Operational events waiting to be written, each with the subscription it is about."""
+
+    events: list[tuple[Event, str]] = field(default_factory=list)
+
+    def add(self, event: Event, subject: str) -> None:
+        self.events.append((event, subject))
+
+    def health(self, sub_id: str, url: str, before: int, h: Health, disabled: str | None, *, owed: bool = False) -> int:
+        """Note what ``h`` (one batch's attempts) says about subscription ``sub_id``, whose count of
+        failures in a row was ``before`` (``owed``: it recovered, but the recovery was not told
+        yet); return the count after the batch."""
+        if owed and before >= FAILING_AFTER:
+            self.add(build("subscription.recovered", h.now, sub_id, url), sub_id)
+            before = 0
+        if h.success_at is not None:
+            if before >= FAILING_AFTER:
+                self.add(build("subscription.recovered", h.now, sub_id, url), sub_id)
+            before, after = 0, h.trailing_failures
+        else:
+            after = before + h.failures
+        if before < FAILING_AFTER <= after:
+            self.add(build("subscription.failing", h.now, sub_id, url, attempts=after, last_error=h.last_error), sub_id)
+        if disabled is not None:
+            self.add(build("subscription.disabled", h.now, sub_id, url, reason=disabled), sub_id)
+        return after
+
+    async def dead(self, tx: Tx, delivery_ids: list[str], now: float) -> None:
+        """Note a ``delivery.dead`` for each of these deliveries that carried a job event (a dead
+        operational delivery is not told again: two failing subscribers would tell each other
+        for ever)."""
+        if not delivery_ids:
+            return
+        for r in await tx.fetch("dead_deliveries", ids=delivery_ids):
+            event = build(
+                "delivery.dead",
+                now,
+                r["subscription_id"],
+                r["url"],
+                delivery_id=r["id"],
+                event_id=r["event_id"],
+                event_type=r["event_type"],
+                job_id=r["job_id"],
+                attempts=r["attempts"],
+                last_error=r["last_error"],
+            )
+            self.add(event, r["subscription_id"])
+
+    async def write(self, tx: Tx) -> None:
+        """Insert the events and queue them to every enabled subscription that names their type
+        in ``event_types`` (never the one an event is about)."""
+        if not self.events:
+            return
+        await tx.many("insert_events", rows.EVENT, [rows.event_values(e) for e, _ in self.events])
+        subs = await tx.fanout_subscriptions([])
+        planned = [
+            NewDelivery(
+                id=new_id("dlv"),
+                event_id=event.id,
+                subscription_id=sub.id,
+                job_id=event.job_id,
+                event_type=event.type,
+                sequence=event.sequence,
+                next_attempt_at=None if sub.paused else event.created_at,
+                created_at=event.created_at,
+            )
+            for event, subject in self.events
+            for sub in subs.general
+            if sub.id != subject and sub.event_types and event.type in sub.event_types
+        ]
+        await receiving.insert_deliveries(tx, planned)
+        self.events = []
