@@ -27,7 +27,7 @@ from hookline.models import (
     Page,
     Subscription,
 )
-from hookline.store import receiving, rows, subscriptions, work
+from hookline.store import receiving, retention, rows, subscriptions, work
 from hookline.store.base import (
     MAX_PAGE,
     Backlog,
@@ -339,3 +339,54 @@ class Store:
     async def session_revoked(self, nonce: str) -> bool:
         """Whether the dashboard session ``nonce`` was logged out."""
         return await self._one("session_revoked", nonce=nonce) is not None
+
+    # retention and erasure (issue 14; see ``retention``) -----------------------------------------
+    async def erase_jobs(self, job_ids: list[str]) -> retention.Removed:
+        """Delete the jobs of ``job_ids`` that exist, with their callbacks, events, deliveries (pending
+        ones cancelled), attempts, upstream work and one-off subscriptions. ``files`` of the result
+        are the archived images no remaining job refers to: the caller removes them."""
+        claims = self.driver.claims
+        return await self.driver.write(lambda tx: retention.erase(tx, claims, job_ids))
+
+    async def job_ids_by_key(
+        self, *, key: str | None = None, prefix: str | None = None, after: str = "", limit: int = 100
+    ) -> list[str]:
+        """Ids (ascending, after ``after``) of the jobs whose correlation key is ``key``, or starts with ``prefix``."""
+        if key is not None:
+            found = await self.driver.fetch("jobs_by_key", key=key, after=after, limit=limit)
+        else:
+            assert prefix
+            found = await self.driver.fetch(
+                "jobs_by_key_prefix", prefix=prefix, length=len(prefix), after=after, limit=limit
+            )
+        return [r["id"] for r in found]
+
+    async def prune_jobs(self, cutoff: float, limit: int, *, dry_run: bool = False) -> retention.Removed:
+        """One batch of retention: up to ``limit`` terminal jobs unchanged since ``cutoff`` that no
+        pending delivery or archive needs, deleted whole (see ``erase_jobs``)."""
+        claims = self.driver.claims
+        return await self._prune(lambda tx: retention.prune_jobs(tx, claims, cutoff, limit), dry_run)
+
+    async def prune_deliveries(self, cutoff: float, limit: int, *, dry_run: bool = False) -> retention.Removed:
+        """One batch: up to ``limit`` delivered or dead deliveries unchanged since ``cutoff``, with their attempts."""
+        return await self._prune(lambda tx: retention.prune_deliveries(tx, cutoff, limit), dry_run)
+
+    async def prune_sweep(
+        self, step: retention.Sweep, cutoff: float, limit: int, *, dry_run: bool = False
+    ) -> retention.Removed:
+        """One batch of ``step`` (see ``retention.SWEEPS``)."""
+        return await self._prune(lambda tx: retention.sweep(tx, step, cutoff, limit), dry_run)
+
+    async def _prune(self, unit: Any, dry_run: bool) -> retention.Removed:
+        if not dry_run:
+            removed: retention.Removed = await self.driver.write(unit)
+            return removed
+
+        async def counted(tx: Tx) -> None:
+            raise retention.DryRun(await unit(tx))
+
+        try:
+            await self.driver.write(counted)
+        except retention.DryRun as rolled_back:
+            return rolled_back.removed
+        raise AssertionError("unreachable")
