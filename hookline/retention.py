@@ -105,41 +105,44 @@ async def prune_once(
     counted: Callable[[str, int], None] | None = None,
     pause: float = PAUSE,
 ) -> Outcome:
-    """Delete everything retention allows, in batches; a dry run counts it instead (one batch of
-    each step, rolled back). ``progress(kind, so_far)`` after each batch; ``counted(kind, n)``
-    for each batch's deletions (the metric)."""
+    """Delete everything retention allows, in batches; ``progress(kind, so_far)`` after each batch,
+    ``counted(kind, n)`` for each batch's deletions (the metric). A dry run counts it all in one
+    transaction that is rolled back (files: those its jobs' archives alone name)."""
     cutoff = now - retention
-    total: dict[str, int] = {}
-    limit = 10**9 if dry_run else None
+    sweeps = [(s, now - (retention if s.keep_for is None else s.keep_for)) for s in SWEEPS]
+    kinds = (*KINDS, *(s.kind for s in SWEEPS if s.kind not in KINDS))
+    total = dict.fromkeys(kinds, 0)
+    if dry_run:
+        removed = await store.prune_dry_run(cutoff, sweeps)
+        for kind, n in removed.counts.items():
+            total[kind] = total.get(kind, 0) + n
+        total["archived_images"] = len(removed.files)
+        if progress is not None:
+            for kind in kinds:
+                progress(kind, total[kind])
+        return Outcome(total)
 
     def record(removed: Removed, files: int) -> None:
-        for kind, n in removed.counts.items():
-            if kind != "archived_images":
-                total[kind] = total.get(kind, 0) + n
-                if counted is not None and n:
-                    counted(kind, n)
-        total["archived_images"] = total.get("archived_images", 0) + files
-        if counted is not None and files:
-            counted("archived_images", files)
+        for kind, n in [*removed.counts.items(), ("archived_images", files)]:
+            total[kind] = total.get(kind, 0) + n
+            if counted is not None and n:
+                counted(kind, n)
 
     async def run(kind: str, batch: int, step: Callable[[int], Awaitable[Removed]]) -> None:
         while True:
-            removed = await step(limit or batch)
-            files = len(removed.files) if dry_run else await asyncio.to_thread(remove_files, archive_dir, removed.files)
-            record(removed, files)
+            removed = await step(batch)
+            record(removed, await asyncio.to_thread(remove_files, archive_dir, removed.files))
             if progress is not None:
                 progress(kind, total.get(kind, 0))
-            if dry_run or removed.counts.get(kind, 0) < batch:
+            if removed.counts.get(kind, 0) < batch:
                 return
             await asyncio.sleep(pause)
 
-    await run("jobs", JOB_BATCH, lambda n: store.prune_jobs(cutoff, n, dry_run=dry_run))
-    await run("deliveries", ROW_BATCH, lambda n: store.prune_deliveries(cutoff, n, dry_run=dry_run))
-    for sweep in SWEEPS:
-        swept = now - (retention if sweep.keep_for is None else sweep.keep_for)
-        await run(sweep.kind, ROW_BATCH, partial(store.prune_sweep, sweep, swept, dry_run=dry_run))
-    ordered = {kind: total.get(kind, 0) for kind in (*KINDS, *(s.kind for s in SWEEPS))}
-    return Outcome(ordered)
+    await run("jobs", JOB_BATCH, partial(store.prune_jobs, cutoff))
+    await run("deliveries", ROW_BATCH, partial(store.prune_deliveries, cutoff))
+    for sweep, swept in sweeps:
+        await run(sweep.kind, ROW_BATCH, partial(store.prune_sweep, sweep, swept))
+    return Outcome(total)
 
 
 class Pruner(Worker[float]):

@@ -361,32 +361,35 @@ class Store:
             )
         return [r["id"] for r in found]
 
-    async def prune_jobs(self, cutoff: float, limit: int, *, dry_run: bool = False) -> retention.Removed:
+    async def prune_jobs(self, cutoff: float, limit: int) -> retention.Removed:
         """One batch of retention: up to ``limit`` terminal jobs unchanged since ``cutoff`` that no
         pending delivery or archive needs, deleted whole (see ``erase_jobs``)."""
         claims = self.driver.claims
-        return await self._prune(lambda tx: retention.prune_jobs(tx, claims, cutoff, limit), dry_run)
+        return await self.driver.write(lambda tx: retention.prune_jobs(tx, claims, cutoff, limit))
 
-    async def prune_deliveries(self, cutoff: float, limit: int, *, dry_run: bool = False) -> retention.Removed:
+    async def prune_deliveries(self, cutoff: float, limit: int) -> retention.Removed:
         """One batch: up to ``limit`` delivered or dead deliveries unchanged since ``cutoff``, with their attempts."""
-        return await self._prune(lambda tx: retention.prune_deliveries(tx, cutoff, limit), dry_run)
+        return await self.driver.write(lambda tx: retention.prune_deliveries(tx, cutoff, limit))
 
-    async def prune_sweep(
-        self, step: retention.Sweep, cutoff: float, limit: int, *, dry_run: bool = False
-    ) -> retention.Removed:
+    async def prune_sweep(self, step: retention.Sweep, cutoff: float, limit: int) -> retention.Removed:
         """One batch of ``step`` (see ``retention.SWEEPS``)."""
-        return await self._prune(lambda tx: retention.sweep(tx, step, cutoff, limit), dry_run)
+        return await self.driver.write(lambda tx: retention.sweep(tx, step, cutoff, limit))
 
-    async def _prune(self, unit: Any, dry_run: bool) -> retention.Removed:
-        if not dry_run:
-            removed: retention.Removed = await self.driver.write(unit)
-            return removed
+    async def prune_dry_run(self, cutoff: float, sweeps: list[tuple[retention.Sweep, float]]) -> retention.Removed:
+        """What pruning everything before ``cutoff`` (each sweep before its own cutoff) would
+        delete: done in one transaction, counted, and rolled back."""
+        claims = self.driver.claims
+        everything = 2**62
 
-        async def counted(tx: Tx) -> None:
-            raise retention.DryRun(await unit(tx))
+        async def unit(tx: Tx) -> None:
+            removed = await retention.prune_jobs(tx, claims, cutoff, everything)
+            removed.add(await retention.prune_deliveries(tx, cutoff, everything))
+            for step, swept in sweeps:
+                removed.add(await retention.sweep(tx, step, swept, everything))
+            raise retention.DryRun(removed)
 
         try:
-            await self.driver.write(counted)
+            await self.driver.write(unit)
         except retention.DryRun as rolled_back:
             return rolled_back.removed
         raise AssertionError("unreachable")
