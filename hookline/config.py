@@ -199,7 +199,7 @@ class Config:
             max_header_bytes=r.get("MAX_HEADER_BYTES", _int(1024, 1024 * 1024), 32 * 1024),
             header_timeout=r.get("HEADER_TIMEOUT", _seconds(0.1, 3600), 10.0),
             retention=r.get("RETENTION", _seconds(1, 100 * 365 * 86400), 30 * 86400.0),
-            prune_interval=r.get("PRUNE_INTERVAL", _seconds(0.01, 30 * 86400), 3600.0),
+            prune_interval=r.get("PRUNE_INTERVAL", _seconds(0.01, 365 * 86400), 3600.0),
         )
         if config.role != "all" and not config.is_postgres:
             r.problems.append(
