@@ -75,9 +75,7 @@ async def erase_matching(
     total = Removed()
     files = 0
     while ids := await store.job_ids_by_key(key=key, prefix=prefix, limit=ERASE_BATCH):
-        removed = await store.erase_jobs(ids)
-        if not removed.counts.get("jobs"):
-            break  # every one vanished meanwhile: the next read finds the rest
+        removed = await store.erase_jobs(ids)  # those erased meanwhile are skipped; the next read moves on
         total.add(removed)
         files += await asyncio.to_thread(remove_files, archive_dir, removed.files)
     return counts(total, files)
