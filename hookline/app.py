@@ -110,9 +110,10 @@ def background_services(rt: Runtime) -> list[Service]:
     if rt.config.role not in ("all", "dispatcher"):
         return []
     from dispatcher.worker import Dispatcher
+    from hookline.retention import Pruner
     from upstream.services import upstream_services
 
-    return [Dispatcher(rt), *upstream_services(rt)]
+    return [Dispatcher(rt), *upstream_services(rt), Pruner(rt)]
 
 
 async def _input_error(request: Request, exc: Exception) -> Response:

@@ -68,6 +68,13 @@ SERVER_FLAGS.update(
         ),
     }
 )
+# Retention (issue 14).
+SERVER_FLAGS.update(
+    {
+        "retention": ("RETENTION", "seconds to keep callbacks, events, deliveries and finished jobs (default 2592000)"),
+        "prune-interval": ("PRUNE_INTERVAL", "seconds between retention runs (default 3600)"),
+    }
+)
 FLAG_SWITCHES: dict[str, tuple[str, str]] = {
     "allow-private-targets": (
         "ALLOW_PRIVATE_TARGETS",
@@ -235,6 +242,43 @@ async def _migrate(config: Config) -> int:
     return 0
 
 
+# --- prune (issue 14) -----------------------------------------------------------------------------
+def cmd_prune(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    return run_async(lambda: _prune(config, dry_run=args.dry_run))
+
+
+async def _prune(config: Config, *, dry_run: bool) -> int:
+    """Run retention once, beside a running server if there is one (SQLite opened as ``info`` does)."""
+    import time
+
+    from hookline.manage.output import progress
+    from hookline.retention import prune_once
+    from hookline.store import open_store
+
+    store = open_store(config, exclusive=False)
+    try:
+        await store.open(migrate=True)
+        outcome = await prune_once(
+            store,
+            config.archive_dir,
+            time.time(),
+            config.retention,
+            dry_run=dry_run,
+            progress=lambda kind, n: progress(f"{'counting' if dry_run else 'pruning'} {kind}: {n}"),
+        )
+    except HooklineError as exc:
+        print(f"hookline: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await store.close()
+    verb = "would delete" if dry_run else "deleted"
+    print(f"{verb} (older than {config.retention:g} s):")
+    for kind, n in outcome.counts.items():
+        print(f"  {kind:<17}{n}")
+    return 0
+
+
 # --- entry point ----------------------------------------------------------------------------------
 Command = Callable[[argparse.Namespace], int]
 
@@ -287,6 +331,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_server_flags(migrate)
     migrate.set_defaults(func=cmd_migrate)
+
+    prune = commands.add_parser(
+        "prune",
+        help="delete what is older than HOOKLINE_RETENTION now (works while hookline runs)",
+        description="Run retention once: delete terminal jobs, callbacks, events, deliveries and archived "
+        "images older than HOOKLINE_RETENTION (--retention), in small batches, and print what was deleted by kind.",
+    )
+    add_server_flags(prune)
+    prune.add_argument("--dry-run", action="store_true", help="count what would be deleted; delete nothing")
+    prune.set_defaults(func=cmd_prune)
 
     for register in _extensions():
         register(commands)

@@ -109,6 +109,10 @@ class Config:
     # nothing) is closed.
     max_header_bytes: int = 32 * 1024
     header_timeout: float = 10.0
+    # Retention (issue 14): rows older than this (by their last change) are pruned, every
+    # ``prune_interval`` seconds, in small batches (hookline/retention.py).
+    retention: float = 30 * 86400.0
+    prune_interval: float = 3600.0
 
     @property
     def is_postgres(self) -> bool:
@@ -194,6 +198,8 @@ class Config:
             upstream=upstream,
             max_header_bytes=r.get("MAX_HEADER_BYTES", _int(1024, 1024 * 1024), 32 * 1024),
             header_timeout=r.get("HEADER_TIMEOUT", _seconds(0.1, 3600), 10.0),
+            retention=r.get("RETENTION", _seconds(1, 100 * 365 * 86400), 30 * 86400.0),
+            prune_interval=r.get("PRUNE_INTERVAL", _seconds(0.01, 365 * 86400), 3600.0),
         )
         if config.role != "all" and not config.is_postgres:
             r.problems.append(

@@ -79,6 +79,13 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.pruned = Counter(
+            "hookline_pruned",
+            "Rows and archived files deleted by retention, by kind (jobs, callbacks, events, deliveries, "
+            "attempts, archived_images, ...)",
+            ["kind"],
+            registry=r,
+        )
 
     def received(self, provider: str, outcome: str, seconds: float | None) -> None:
         """Count one callback, and its arrival-to-commit time when it was stored."""

@@ -15,6 +15,7 @@ import re
 import tempfile
 from pathlib import Path
 
+from hookline.retention import archive_file
 from upstream.images import sniff
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -31,7 +32,7 @@ class Archive:
     def path(self, sha256: str) -> Path:
         if not is_sha256(sha256):
             raise ValueError("not a lower-case hex SHA-256")
-        return self.root / sha256[:2] / sha256
+        return archive_file(self.root, sha256)
 
     async def put(self, data: bytes) -> str:
         """Store ``data`` (durably: fsync before the rename) and return its SHA-256."""

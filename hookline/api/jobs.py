@@ -1,4 +1,5 @@
-"""``/v1/jobs``: register a job ahead of its callbacks, list jobs, and show one with its timeline."""
+"""``/v1/jobs``: register a job ahead of its callbacks, list jobs, show one with its timeline, and
+erase jobs (one, or every one with a correlation key or key prefix)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ from hookline.api.http import (
     read_json_object,
 )
 from hookline.api.subscriptions import build_subscription
-from hookline.errors import NotFound
+from hookline.errors import InputError, NotFound
 from hookline.models import PROVIDERS, STATUSES
+from hookline.retention import erase_jobs, erase_matching
 from hookline.runtime import Runtime
 from hookline.store.base import DeliveryQuery, JobQuery, NewJob
 
@@ -75,10 +77,30 @@ def routes(rt: Runtime) -> list[Route]:
     async def show(request: Request) -> Response:
         return JSONResponse(await job_detail(rt, path_id(request, "job_id", "job")))
 
+    async def erase_one(request: Request) -> Response:
+        job_id = path_id(request, "job_id", "job")
+        deleted = await erase_jobs(store, rt.config.archive_dir, [job_id])
+        if not deleted["jobs"]:
+            raise NotFound(f"no job {job_id!r}")
+        return JSONResponse({"deleted": deleted})
+
+    async def erase_many(request: Request) -> Response:
+        key = query_text(request, "correlation_key")
+        prefix = query_text(request, "correlation_key_prefix")
+        if (key is None) == (prefix is None):
+            raise InputError(
+                "give correlation_key=K or correlation_key_prefix=P (one of them, not empty): "
+                "the jobs to erase must be named",
+                code="invalid_query",
+            )
+        return JSONResponse({"deleted": await erase_matching(store, rt.config.archive_dir, key=key, prefix=prefix)})
+
     return [
         Route("/v1/jobs", scoped(rt, "jobs:write", register), methods=["POST"]),
         Route("/v1/jobs", scoped(rt, "jobs:read", list_jobs), methods=["GET"]),
+        Route("/v1/jobs", scoped(rt, "jobs:write", erase_many), methods=["DELETE"]),
         Route("/v1/jobs/{job_id}", scoped(rt, "jobs:read", show), methods=["GET"]),
+        Route("/v1/jobs/{job_id}", scoped(rt, "jobs:write", erase_one), methods=["DELETE"]),
     ]
 
 

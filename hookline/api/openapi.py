@@ -103,6 +103,24 @@ def _links(param: str, pointer: str, *op_ids: str) -> dict[str, Schema]:
 
 
 SUB_ID = _path_id("sub_id", "subscription id (sub_...)")
+# Erasure (issue 14): what DELETE /v1/jobs... deleted, by kind.
+ERASED = _json(
+    {
+        "type": "object",
+        "properties": {
+            "deleted": {
+                "type": "object",
+                "properties": {
+                    kind: {"type": "integer", "minimum": 0}
+                    for kind in ("jobs", "callbacks", "events", "deliveries", "attempts", "archived_images")
+                },
+                "required": ["jobs", "callbacks", "events", "deliveries", "attempts", "archived_images"],
+            }
+        },
+        "required": ["deleted"],
+    },
+    "what was deleted, by kind (archived_images: files no remaining job refers to)",
+)
 DELIVERY_ID = _path_id("delivery_id", "delivery id (dlv_...)")
 
 PATHS: dict[str, dict[str, Schema]] = {
@@ -135,6 +153,17 @@ PATHS: dict[str, dict[str, Schema]] = {
                 _cursor("job"),
             ],
         ),
+        "delete": _op(
+            "eraseJobs",
+            "Erase every job with this correlation key (or key prefix): its callbacks, events, deliveries "
+            "(pending ones cancelled), attempts and archived images",
+            {"200": ERASED, "400": _error("neither correlation_key nor correlation_key_prefix was given")},
+            tag="jobs",
+            params=[
+                _query("correlation_key", {"type": "string", "maxLength": 1024}, "exact correlation key"),
+                _query("correlation_key_prefix", {"type": "string", "maxLength": 1024}, "correlation key prefix"),
+            ],
+        ),
     },
     "/v1/jobs/{job_id}": {
         "get": _op(
@@ -143,6 +172,13 @@ PATHS: dict[str, dict[str, Schema]] = {
             {"200": _json(ref("JobDetail"), "the job"), "404": NOT_FOUND},
             tag="jobs",
             links=_links("delivery_id", "deliveries/0/id", "getDelivery", "retryDelivery"),
+            params=[_path_id("job_id", "job id (job_...)")],
+        ),
+        "delete": _op(
+            "eraseJob",
+            "Erase a job: its callbacks, events, deliveries (pending ones cancelled), attempts and archived images",
+            {"200": ERASED, "404": NOT_FOUND},
+            tag="jobs",
             params=[_path_id("job_id", "job id (job_...)")],
         ),
     },

@@ -21,6 +21,7 @@ from hookline.manage.commands import (
     deliveries_ls,
     deliveries_retry,
     jobs_ls,
+    jobs_rm,
     jobs_show,
     replay,
     subscriptions_add,
@@ -128,7 +129,7 @@ def register(commands: Any) -> None:
         toggle = _leaf(sub_commands, name, subscriptions_pause(paused), what)
         toggle.add_argument("id", metavar="ID")
 
-    jobs = commands.add_parser("jobs", help="list jobs or show one with its timeline")
+    jobs = commands.add_parser("jobs", help="list jobs, show one with its timeline, or erase jobs")
     job_commands = jobs.add_subparsers(dest="action", metavar="ACTION", required=True)
     jls = _leaf(job_commands, "ls", jobs_ls, "list jobs, newest first")
     jls.add_argument("--status", choices=STATUSES)
@@ -137,6 +138,10 @@ def register(commands: Any) -> None:
     jls.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     show = _leaf(job_commands, "show", jobs_show, "a job with its callbacks, events and deliveries")
     show.add_argument("id", metavar="JOB_ID")
+    rm_jobs = _leaf(job_commands, "rm", jobs_rm, "erase jobs with their callbacks, events, deliveries and images")
+    rm_jobs.add_argument("ids", nargs="*", metavar="JOB_ID")
+    rm_jobs.add_argument("--key", help="every job with this correlation key")
+    rm_jobs.add_argument("--key-prefix", help="every job whose correlation key starts with this")
 
     deliveries = commands.add_parser("deliveries", help="list deliveries or retry them")
     delivery_commands = deliveries.add_subparsers(dest="action", metavar="ACTION", required=True)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hookline.client import Client, ClientError
-from hookline.manage.output import cell, emit, table
+from hookline.manage.output import cell, emit, progress, table
 from hookline.manage.subsettings import filter_extras, settings_body
 
 SUB_COLUMNS = (
@@ -179,6 +179,26 @@ def jobs_show(client: Client, args: argparse.Namespace) -> int:
     ]
     lines += ["", "deliveries:", table(_delivery_rows(job["deliveries"]), DELIVERY_COLUMNS, empty="  none")]
     emit(args, job, "\n".join(lines))
+    return 0
+
+
+def jobs_rm(client: Client, args: argparse.Namespace) -> int:
+    """Erase jobs: by id, or every job with a correlation key (``--key``) or key prefix (``--key-prefix``)."""
+    if sum(bool(x) for x in (args.ids, args.key, args.key_prefix)) != 1:
+        raise ClientError("name the jobs to erase: job ids, or --key K, or --key-prefix P (one of them)")
+    total: dict[str, int] = {}
+    if args.ids:
+        for number, job_id in enumerate(args.ids, start=1):
+            answer = client.delete(f"/v1/jobs/{job_id}")
+            for kind, n in answer["deleted"].items():
+                total[kind] = total.get(kind, 0) + n
+            if len(args.ids) > 1:
+                progress(f"erased {number} of {len(args.ids)} jobs")
+    else:
+        params = {"correlation_key": args.key, "correlation_key_prefix": args.key_prefix}
+        total = client.request("DELETE", "/v1/jobs", params=params)["deleted"]
+    summary = "erased " + ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in total.items())
+    emit(args, {"deleted": total}, summary)
     return 0
 
 

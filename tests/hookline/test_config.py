@@ -119,3 +119,24 @@ def test_egress_settings_have_command_line_flags() -> None:
         True,
         ["10.0.0.0/8"],
     )
+
+
+def test_retention_settings_default_to_thirty_days_pruned_hourly() -> None:
+    config = Config.from_env({})
+    assert (config.retention, config.prune_interval) == (2592000, 3600)
+    config = Config.from_env({"HOOKLINE_RETENTION": "60", "HOOKLINE_PRUNE_INTERVAL": "0.5"})
+    assert (config.retention, config.prune_interval) == (60, 0.5)
+
+
+def test_bad_retention_settings_are_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env({"HOOKLINE_RETENTION": "0", "HOOKLINE_PRUNE_INTERVAL": "often"})
+    assert [p.split("=")[0] for p in caught.value.problems] == ["HOOKLINE_RETENTION", "HOOKLINE_PRUNE_INTERVAL"]
+
+
+def test_retention_settings_have_command_line_flags() -> None:
+    from hookline.cli import build_parser, load_config
+
+    args = build_parser().parse_args(["serve", "--retention", "86400", "--prune-interval", "60"])
+    config = load_config(args, environ={})
+    assert (config.retention, config.prune_interval) == (86400, 60)

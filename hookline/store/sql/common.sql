@@ -377,3 +377,97 @@ SELECT * FROM api_keys WHERE revoked_at IS NULL ORDER BY id DESC LIMIT :limit
 
 -- name: revoke_api_key
 UPDATE api_keys SET revoked_at = :now WHERE id = :id AND revoked_at IS NULL
+
+-- ==== retention and erasure (issue 14; hookline/store/retention.py) ====
+
+-- name: prunable_jobs
+-- Terminal jobs that have not changed (nor heard from upstream) since :cutoff, with no pending
+-- delivery and no archive being worked on (one left pending since :cutoff, with HOOKLINE_ARCHIVE
+-- off, waits for nothing): what retention deletes, oldest first. Locked without waiting (a job
+-- being changed right now is left for the next batch).
+SELECT j.id FROM jobs j
+ WHERE j.status IN ('succeeded', 'failed', 'moderated', 'cancelled') AND j.updated_at < :cutoff
+   AND COALESCE(j.last_seen_at, 0) < :cutoff
+   AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.job_id = j.id AND d.status = 'pending')
+   AND NOT EXISTS (SELECT 1 FROM archives a WHERE a.job_id = j.id AND a.state = 'pending' AND a.updated_at >= :cutoff)
+ ORDER BY j.updated_at LIMIT :limit FOR UPDATE OF j SKIP LOCKED
+
+-- name: still_prunable
+-- Of these locked jobs, those still prunable (read again after the lock: a delivery or an archive
+-- may have been queued just before it was taken).
+SELECT j.id FROM jobs j
+ WHERE j.id = ANY(:ids) AND j.status IN ('succeeded', 'failed', 'moderated', 'cancelled')
+   AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.job_id = j.id AND d.status = 'pending')
+   AND NOT EXISTS (SELECT 1 FROM archives a WHERE a.job_id = j.id AND a.state = 'pending' AND a.updated_at >= :cutoff)
+
+-- name: jobs_by_key
+SELECT id FROM jobs WHERE correlation_key = :key AND id > :after ORDER BY id LIMIT :limit
+
+-- name: jobs_by_key_prefix
+SELECT id FROM jobs WHERE substr(correlation_key, 1, :length) = :prefix AND id > :after ORDER BY id LIMIT :limit
+
+-- name: pending_deliveries_of_jobs
+SELECT id FROM deliveries WHERE job_id = ANY(:ids) AND status = 'pending'
+
+-- name: archived_images_of_jobs
+SELECT images FROM archives WHERE job_id = ANY(:ids)
+
+-- name: erase_attempts_of_jobs
+DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE job_id = ANY(:ids))
+
+-- name: erase_deliveries_of_jobs
+DELETE FROM deliveries WHERE job_id = ANY(:ids)
+
+-- name: erase_events_of_jobs
+DELETE FROM events WHERE job_id = ANY(:ids)
+
+-- name: erase_callbacks_of_jobs
+DELETE FROM callbacks WHERE job_id = ANY(:ids)
+
+-- name: erase_archives_of_jobs
+DELETE FROM archives WHERE job_id = ANY(:ids)
+
+-- name: erase_submissions_of_jobs
+DELETE FROM submissions WHERE job_id = ANY(:ids)
+
+-- name: erase_polls_of_jobs
+DELETE FROM polls WHERE job_id = ANY(:ids)
+
+-- name: erase_subscriptions_of_jobs
+-- The jobs' one-off subscriptions (``callback_url``); their deliveries went with the jobs'.
+DELETE FROM subscriptions WHERE job_id = ANY(:ids)
+
+-- name: erase_jobs
+DELETE FROM jobs WHERE id = ANY(:ids)
+
+-- name: archive_images_in_use
+-- Every archived image list that still names one of these files (content-addressed: two jobs may
+-- share an image); the caller keeps the files it finds in them.
+SELECT images FROM archives WHERE images::text LIKE ANY(:patterns)
+
+-- name: prunable_deliveries
+-- Finished (delivered or dead) deliveries unchanged since :cutoff, of jobs retention keeps.
+SELECT id FROM deliveries WHERE status <> 'pending' AND updated_at < :cutoff
+ ORDER BY updated_at LIMIT :limit FOR UPDATE SKIP LOCKED
+
+-- name: prune_attempts_of
+DELETE FROM attempts WHERE delivery_id = ANY(:ids)
+
+-- name: prune_deliveries
+DELETE FROM deliveries WHERE id = ANY(:ids) AND status <> 'pending'
+
+-- name: prune_callbacks
+-- Callbacks no job or event refers to (rejected ones, and duplicate, stale and conflicting ones:
+-- only an applied callback is ever referred to), received before :cutoff.
+DELETE FROM callbacks WHERE id IN (SELECT id FROM callbacks WHERE received_at < :cutoff
+                                      AND (job_id IS NULL OR outcome <> 'applied') LIMIT :limit)
+
+-- name: prune_operational_events
+-- Operational events (subscription.*, delivery.dead) belong to no job, so no job's pruning takes
+-- them: those created before :cutoff whose deliveries are all gone (each is its own chain:
+-- job_id = its own id).
+DELETE FROM events WHERE id IN (
+    SELECT e.id FROM events e
+     WHERE e.type NOT LIKE 'job.%' AND e.created_at < :cutoff
+       AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.job_id = e.job_id)
+     LIMIT :limit)

@@ -114,3 +114,8 @@ INSERT INTO schema_migrations (version, name, applied_at) VALUES (:version, :nam
 UPDATE submissions SET lease_until = NULL, lease_owner = NULL WHERE lease_until IS NOT NULL;
 UPDATE polls SET lease_until = NULL, lease_owner = NULL WHERE lease_until IS NOT NULL;
 UPDATE archives SET lease_until = NULL, lease_owner = NULL WHERE lease_until IS NOT NULL
+
+-- ==== retention and erasure (issue 14; hookline/store/retention.py) ====
+
+-- name: archive_images_in_use
+SELECT images FROM archives a WHERE EXISTS (SELECT 1 FROM json_each(:patterns) p WHERE a.images LIKE p.value)
