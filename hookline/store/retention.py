@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from hookline.errors import InputError
-from hookline.store.driver import Claims, Row, Tx
+from hookline.store.driver import Claims, Driver, Row, Tx
 
 KINDS = ("jobs", "callbacks", "events", "deliveries", "attempts", "archived_images")
 
@@ -142,3 +142,63 @@ async def sweep(tx: Tx, step: Sweep, cutoff: float, limit: int) -> Removed:
     removed = Removed()
     removed.count(step.kind, await tx.execute(step.statement, cutoff=cutoff, limit=limit))
     return removed
+
+
+class Retention:
+    """The retention and erasure operations of :class:`~hookline.store.Store` (a mixin: ``driver``
+    is the store's)."""
+
+    driver: Driver
+
+    async def erase_jobs(self, job_ids: list[str]) -> Removed:
+        """Delete the jobs of ``job_ids`` that exist, with their callbacks, events, deliveries (pending
+        ones cancelled), attempts, upstream work and one-off subscriptions. ``files`` of the result
+        are the archived images no remaining job refers to: the caller removes them."""
+        claims = self.driver.claims
+        return await self.driver.write(lambda tx: erase(tx, claims, job_ids))
+
+    async def job_ids_by_key(
+        self, *, key: str | None = None, prefix: str | None = None, after: str = "", limit: int = 100
+    ) -> list[str]:
+        """Ids (ascending, after ``after``) of the jobs whose correlation key is ``key``, or starts with ``prefix``."""
+        if key is not None:
+            found = await self.driver.fetch("jobs_by_key", key=key, after=after, limit=limit)
+        else:
+            assert prefix
+            found = await self.driver.fetch(
+                "jobs_by_key_prefix", prefix=prefix, length=len(prefix), after=after, limit=limit
+            )
+        return [r["id"] for r in found]
+
+    async def prune_jobs(self, cutoff: float, limit: int) -> Removed:
+        """One batch of retention: up to ``limit`` terminal jobs unchanged since ``cutoff`` that no
+        pending delivery or archive needs, deleted whole (see ``erase_jobs``)."""
+        claims = self.driver.claims
+        return await self.driver.write(lambda tx: prune_jobs(tx, claims, cutoff, limit))
+
+    async def prune_deliveries(self, cutoff: float, limit: int) -> Removed:
+        """One batch: up to ``limit`` delivered or dead deliveries unchanged since ``cutoff``, with their attempts."""
+        return await self.driver.write(lambda tx: prune_deliveries(tx, cutoff, limit))
+
+    async def prune_sweep(self, step: Sweep, cutoff: float, limit: int) -> Removed:
+        """One batch of ``step`` (see ``SWEEPS``)."""
+        return await self.driver.write(lambda tx: sweep(tx, step, cutoff, limit))
+
+    async def prune_dry_run(self, cutoff: float, sweeps: list[tuple[Sweep, float]]) -> Removed:
+        """What pruning everything before ``cutoff`` (each sweep before its own cutoff) would
+        delete: done in one transaction, counted, and rolled back."""
+        claims = self.driver.claims
+        everything = 2**62
+
+        async def unit(tx: Tx) -> None:
+            removed = await prune_jobs(tx, claims, cutoff, everything)
+            removed.add(await prune_deliveries(tx, cutoff, everything))
+            for step, swept in sweeps:
+                removed.add(await sweep(tx, step, swept, everything))
+            raise DryRun(removed)
+
+        try:
+            await self.driver.write(unit)
+        except DryRun as rolled_back:
+            return rolled_back.removed
+        raise AssertionError("unreachable")

@@ -27,7 +27,7 @@ from hookline.models import (
     Page,
     Subscription,
 )
-from hookline.store import idempotency, operations, rates, receiving, retention, rows, subscriptions, work
+from hookline.store import idempotency, operations, rates, receiving, rows, subscriptions, work
 from hookline.store.apikeys import ApiKeys
 from hookline.store.base import (
     MAX_PAGE,
@@ -42,6 +42,7 @@ from hookline.store.base import (
 )
 from hookline.store.driver import Driver, Row, Tx
 from hookline.store.idempotency import Answer, KeyClaim
+from hookline.store.retention import Retention
 from hookline.store.work import (
     ArchiveClaim,
     ArchivedImage,
@@ -53,9 +54,9 @@ from hookline.store.work import (
 )
 
 
-class Store(ApiKeys):
+class Store(ApiKeys, Retention):
     """Every store operation. ``open`` before use, ``close`` after. Capabilities with a module
-    of their own come in as mixins (``apikeys``)."""
+    of their own come in as mixins (``apikeys``, ``retention``)."""
 
     def __init__(self, driver: Driver, clock: Clock) -> None:
         self.driver = driver
@@ -376,57 +377,3 @@ class Store(ApiKeys):
         """Delete up to ``limit`` dead keys (answers past their 24 h, locks of crashed requests run
         out); return how many. Never waits for a key a request is claiming."""
         return await self.driver.write(lambda tx: idempotency.prune(tx, now, limit))
-
-    # retention and erasure (issue 14; see ``retention``) -----------------------------------------
-    async def erase_jobs(self, job_ids: list[str]) -> retention.Removed:
-        """Delete the jobs of ``job_ids`` that exist, with their callbacks, events, deliveries (pending
-        ones cancelled), attempts, upstream work and one-off subscriptions. ``files`` of the result
-        are the archived images no remaining job refers to: the caller removes them."""
-        claims = self.driver.claims
-        return await self.driver.write(lambda tx: retention.erase(tx, claims, job_ids))
-
-    async def job_ids_by_key(
-        self, *, key: str | None = None, prefix: str | None = None, after: str = "", limit: int = 100
-    ) -> list[str]:
-        """Ids (ascending, after ``after``) of the jobs whose correlation key is ``key``, or starts with ``prefix``."""
-        if key is not None:
-            found = await self.driver.fetch("jobs_by_key", key=key, after=after, limit=limit)
-        else:
-            assert prefix
-            found = await self.driver.fetch(
-                "jobs_by_key_prefix", prefix=prefix, length=len(prefix), after=after, limit=limit
-            )
-        return [r["id"] for r in found]
-
-    async def prune_jobs(self, cutoff: float, limit: int) -> retention.Removed:
-        """One batch of retention: up to ``limit`` terminal jobs unchanged since ``cutoff`` that no
-        pending delivery or archive needs, deleted whole (see ``erase_jobs``)."""
-        claims = self.driver.claims
-        return await self.driver.write(lambda tx: retention.prune_jobs(tx, claims, cutoff, limit))
-
-    async def prune_deliveries(self, cutoff: float, limit: int) -> retention.Removed:
-        """One batch: up to ``limit`` delivered or dead deliveries unchanged since ``cutoff``, with their attempts."""
-        return await self.driver.write(lambda tx: retention.prune_deliveries(tx, cutoff, limit))
-
-    async def prune_sweep(self, step: retention.Sweep, cutoff: float, limit: int) -> retention.Removed:
-        """One batch of ``step`` (see ``retention.SWEEPS``)."""
-        return await self.driver.write(lambda tx: retention.sweep(tx, step, cutoff, limit))
-
-    async def prune_dry_run(self, cutoff: float, sweeps: list[tuple[retention.Sweep, float]]) -> retention.Removed:
-        """What pruning everything before ``cutoff`` (each sweep before its own cutoff) would
-        delete: done in one transaction, counted, and rolled back."""
-        claims = self.driver.claims
-        everything = 2**62
-
-        async def unit(tx: Tx) -> None:
-            removed = await retention.prune_jobs(tx, claims, cutoff, everything)
-            removed.add(await retention.prune_deliveries(tx, cutoff, everything))
-            for step, swept in sweeps:
-                removed.add(await retention.sweep(tx, step, swept, everything))
-            raise retention.DryRun(removed)
-
-        try:
-            await self.driver.write(unit)
-        except retention.DryRun as rolled_back:
-            return rolled_back.removed
-        raise AssertionError("unreachable")

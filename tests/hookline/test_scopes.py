@@ -26,6 +26,8 @@ SCOPE_OF: dict[tuple[str, str], str] = {
     ("POST", "/v1/jobs"): "jobs:write",
     ("GET", "/v1/jobs"): "jobs:read",
     ("GET", "/v1/jobs/{job_id}"): "jobs:read",
+    ("DELETE", "/v1/jobs"): "jobs:write",
+    ("DELETE", "/v1/jobs/{job_id}"): "jobs:write",
     ("GET", "/v1/callbacks"): "jobs:read",
     ("POST", "/v1/blend"): "jobs:write",
     ("POST", "/v1/subscriptions"): "subscriptions:write",
