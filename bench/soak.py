@@ -173,6 +173,9 @@ def phase(backend: str, rate: float, seconds: float, retention: str, interval: s
 
 
 def backends() -> list[str]:
+    asked: list[str] = [name for name in ("sqlite", "postgres") if name in sys.argv]  # python -m bench.soak sqlite
+    if asked:
+        return asked
     found = ["sqlite"]
     try:
         asyncio.run(pg_admin("SELECT 1"))

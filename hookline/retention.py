@@ -29,9 +29,12 @@ from hookline.worker import Worker
 
 log = logging.getLogger(__name__)
 
-JOB_BATCH = 50  # a job goes with its callbacks, events, deliveries and attempts: a few hundred rows
-ROW_BATCH = 500
-PAUSE = 0.005  # between batches: whatever queued behind one (a callback's commit) goes first
+# Measured with bench/soak.py: 50 jobs a batch (~650 rows) with 5 ms between batches made SQLite's
+# ingest p99 8x worse while a run lasted; 20 (~260 rows, a few ms) with 20 ms for ingest between
+# batches keeps it within 2x.
+JOB_BATCH = 20  # a job goes with its callbacks, events, deliveries and attempts: ~13 rows each here
+ROW_BATCH = 250
+PAUSE = 0.02  # between batches: whatever queued behind one (callbacks' commits) goes first
 ERASE_BATCH = 100
 Progress = Callable[[str, int], None]  # (kind, rows deleted so far in this step)
 

@@ -119,3 +119,18 @@ UPDATE archives SET lease_until = NULL, lease_owner = NULL WHERE lease_until IS 
 
 -- name: archive_images_in_use
 SELECT images FROM archives a WHERE EXISTS (SELECT 1 FROM json_each(:patterns) p WHERE a.images LIKE p.value)
+
+-- name: prunable_jobs
+-- Without INDEXED BY, SQLite (no statistics) walks every terminal job by status and sorts them;
+-- the partial index returns the oldest finished ones already in order.
+SELECT j.id FROM jobs j INDEXED BY jobs_finished
+ WHERE j.status IN ('succeeded', 'failed', 'moderated', 'cancelled') AND j.updated_at < :cutoff
+   AND COALESCE(j.last_seen_at, 0) < :cutoff
+   AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.job_id = j.id AND d.status = 'pending')
+   AND NOT EXISTS (SELECT 1 FROM archives a WHERE a.job_id = j.id AND a.state = 'pending' AND a.updated_at >= :cutoff)
+ ORDER BY j.updated_at LIMIT :limit
+
+-- name: pending_deliveries_of_jobs
+-- By job, not by status: the status index would walk every pending delivery.
+SELECT id FROM deliveries INDEXED BY deliveries_job
+ WHERE job_id IN (SELECT value FROM json_each(:ids)) AND status = 'pending'
