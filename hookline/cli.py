@@ -54,6 +54,10 @@ SERVER_FLAGS: dict[str, tuple[str, str]] = {
         "HEADER_TIMEOUT",
         "seconds a connection has to send a request's headers, idle or trickling ones are closed (default 10)",
     ),
+    "idempotency-lock": (
+        "IDEMPOTENCY_LOCK",
+        "seconds a request holds its Idempotency-Key between renewals; a crashed one frees it after this (default 30)",
+    ),
 }
 # Upstreams on their bad days (issue 16).
 SERVER_FLAGS.update(

@@ -113,6 +113,9 @@ class Config:
     # ``prune_interval`` seconds, in small batches (hookline/retention.py).
     retention: float = 30 * 86400.0
     prune_interval: float = 3600.0
+    # Idempotency (issue 14): a running request holds its key this long between extensions, so a
+    # request whose process died frees its key after at most this long (hookline/api/idempotency.py).
+    idempotency_lock: float = 30.0
 
     @property
     def is_postgres(self) -> bool:
@@ -200,6 +203,7 @@ class Config:
             header_timeout=r.get("HEADER_TIMEOUT", _seconds(0.1, 3600), 10.0),
             retention=r.get("RETENTION", _seconds(1, 100 * 365 * 86400), 30 * 86400.0),
             prune_interval=r.get("PRUNE_INTERVAL", _seconds(0.01, 365 * 86400), 3600.0),
+            idempotency_lock=r.get("IDEMPOTENCY_LOCK", _seconds(1, 3600), 30.0),
         )
         if config.role != "all" and not config.is_postgres:
             r.problems.append(

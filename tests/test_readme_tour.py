@@ -36,7 +36,11 @@ def test_the_first_screen_says_how_to_run_the_demo() -> None:
     first = "\n".join((REPO / "README.md").read_text().splitlines()[:FIRST_SCREEN])
     assert re.search(r"```sh\n(?:.*\n)*?make demo\b", first) and "hookline demo" in first
     dry_run = subprocess.run(
-        ["make", "-n", "-o", "install", "demo"], cwd=REPO, capture_output=True, text=True, timeout=30
+        ["make", "--no-print-directory", "-n", "-o", "install", "demo"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert dry_run.returncode == 0 and dry_run.stdout.split() == [".venv/bin/hookline", "demo"], dry_run.stdout
 

@@ -14,8 +14,8 @@ A request with the header, from a valid credential, claims the key in the store
 
 The running request holds its key under a lock it extends while it runs, in the database: so this
 holds across processes on PostgreSQL, and a request whose process died frees its key within
-``LOCK`` seconds. Requests without the header, or without a valid credential (the route answers
-401), pass through untouched.
+``HOOKLINE_IDEMPOTENCY_LOCK`` seconds (30). Requests without the header, or without a valid
+credential (the route answers 401), pass through untouched.
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 HEADER = b"idempotency-key"
 REPLAYED = "Idempotent-Replayed"
 MAX_KEY = 255
-LOCK = 30.0  # seconds a running request holds its key between extensions (a crashed one frees it after)
 RETRY_NOW = (409, 429)  # answers that say "try again": not kept
 
 
@@ -140,7 +139,9 @@ class Idempotency:
     ) -> None:
         store, clock = self.rt.store, self.rt.clock
         owner = secrets.token_hex(16)
-        claim = await store.claim_idempotency_key(credential, key, request_fingerprint, owner, clock.now(), LOCK)
+        claim = await store.claim_idempotency_key(
+            credential, key, request_fingerprint, owner, clock.now(), self.rt.config.idempotency_lock
+        )
         if claim.state == "replay":
             assert claim.answer is not None
             await _replay(claim.answer)(scope, receive, send)
@@ -218,9 +219,11 @@ class Idempotency:
     async def _hold(self, credential: str, key: str, owner: str) -> None:
         """Extend the key's lock while the request runs, so that only a dead request loses it."""
         while True:
-            await asyncio.sleep(LOCK / 3)
+            await asyncio.sleep(self.rt.config.idempotency_lock / 3)
             try:
-                held = await self.rt.store.extend_idempotency_lock(credential, key, owner, self.rt.clock.now() + LOCK)
+                held = await self.rt.store.extend_idempotency_lock(
+                    credential, key, owner, self.rt.clock.now() + self.rt.config.idempotency_lock
+                )
             except HooklineError as exc:
                 log.warning("could not extend an idempotency key's lock: %s", exc)
                 continue

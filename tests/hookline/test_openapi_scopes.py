@@ -36,7 +36,7 @@ async def test_schemathesis_with_a_key_of_each_scope(hookline_factory: Any, tmp_
             "--checks",
             ",".join(CHECKS),
             "--max-examples",
-            "4",  # the admin token's run explores deeply; these check what differs per scope
+            "2",  # the admin token's run explores deeply; these check what differs per scope
             "--seed",
             "20261130",
             "--request-timeout",

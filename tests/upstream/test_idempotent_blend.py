@@ -16,7 +16,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hookline.api.idempotency import LOCK
 from simulator import png
 from tests.conftest import Hookline
 from tests.support import HooklineProcess, free_port, run_server, wait_for
@@ -118,7 +117,8 @@ async def test_the_key_of_a_request_whose_process_died_frees_itself(
 ) -> None:
     """SIGKILL mid-request: the key stays in use (another process answers 409) until the dead
     request's lock runs out; then the retry runs, once."""
-    env = {"HOOKLINE_DATABASE_URL": pg_url, "HOOKLINE_MJPROXY_URL": sim.url}
+    lock = 3.0  # HOOKLINE_IDEMPOTENCY_LOCK: how long a dead request's key stays taken
+    env = {"HOOKLINE_DATABASE_URL": pg_url, "HOOKLINE_MJPROXY_URL": sim.url, "HOOKLINE_IDEMPOTENCY_LOCK": str(lock)}
     a = HooklineProcess(tmp_path / "a", free_port(), env)
     b = HooklineProcess(tmp_path / "b", free_port(), env)
     await a.start()
@@ -140,7 +140,7 @@ async def test_the_key_of_a_request_whose_process_died_frees_itself(
             answers.append(await client.post(f"{b.url}/v1/blend", json=body))
             return answers[-1].status_code != 409
 
-        await wait_for(ran, timeout=LOCK + 15, interval=1, what="the dead request's lock to run out")
+        await wait_for(ran, timeout=lock + 15, interval=0.2, what="the dead request's lock to run out")
         assert answers[-1].status_code == 202 and "idempotent-replayed" not in answers[-1].headers
         jobs = (await client.get(f"{b.url}/v1/jobs")).json()["items"]
     assert [j["id"] for j in jobs] == [answers[-1].json()["id"]]
