@@ -69,14 +69,20 @@ def subscriptions_list(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
-def subscriptions_rm(client: Client, args: argparse.Namespace) -> int:
-    for sub_id in args.ids:
-        client.delete(f"/v1/subscriptions/{sub_id}")
+def delete_each(client: Client, args: argparse.Namespace, path: str, done: str) -> int:
+    """DELETE ``path/<id>`` for every id in ``args.ids``; say ``done <id>`` for each (or, with
+    ``--json``, ``{done: [ids]}`` once)."""
+    for item_id in args.ids:
+        client.delete(f"{path}/{item_id}")
         if not args.json:
-            print(f"deleted {sub_id}")
+            print(f"{done} {item_id}")
     if args.json:
-        emit(args, {"deleted": args.ids}, "")
+        emit(args, {done: args.ids}, "")
     return 0
+
+
+def subscriptions_rm(client: Client, args: argparse.Namespace) -> int:
+    return delete_each(client, args, "/v1/subscriptions", "deleted")
 
 
 def subscriptions_toggle(enabled: bool) -> Callable[[Client, argparse.Namespace], int]:

@@ -13,6 +13,7 @@ from typing import Any
 from hookline.api.auth import SCOPES
 from hookline.client import Client
 from hookline.clock import isoformat, parse_iso
+from hookline.manage.commands import delete_each
 from hookline.manage.output import emit, table
 
 KEY_COLUMNS = (
@@ -67,13 +68,7 @@ def keys_ls(client: Client, args: argparse.Namespace) -> int:
 
 
 def keys_rm(client: Client, args: argparse.Namespace) -> int:
-    for key_id in args.ids:
-        client.delete(f"/v1/api-keys/{key_id}")
-        if not args.json:
-            print(f"revoked {key_id}")
-    if args.json:
-        emit(args, {"revoked": args.ids}, "")
-    return 0
+    return delete_each(client, args, "/v1/api-keys", "revoked")
 
 
 def register(commands: Any, leaf: Callable[..., argparse.ArgumentParser]) -> None:

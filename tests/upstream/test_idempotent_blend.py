@@ -100,13 +100,13 @@ async def test_another_process_sees_the_key_in_use_then_replays_it(
     b: Hookline = await upstreams.start(sim)
     images, url = slow_images
     body: dict[str, Any] = {"provider": "mjproxy", "images": [f"{url}/a.png", f"{url}/b.png"]}
-    first = asyncio.create_task(a.admin.post("/v1/blend", json=body, headers=key("shared")))
+    first = asyncio.create_task(a.admin.post("/v1/blend", json=body, headers=key("one-key-two-servers")))
     await wait_for(lambda: images.asked > 0, timeout=10, what="hookline A fetching the images")
-    busy = await b.admin.post("/v1/blend", json=body, headers=key("shared"))
+    busy = await b.admin.post("/v1/blend", json=body, headers=key("one-key-two-servers"))
     assert busy.status_code == 409 and busy.json()["error"]["code"] == "idempotency_key_in_use"
     images.release()
     answered: httpx.Response = await first
-    replayed = await b.admin.post("/v1/blend", json=body, headers=key("shared"))
+    replayed = await b.admin.post("/v1/blend", json=body, headers=key("one-key-two-servers"))
     assert (replayed.status_code, replayed.content) == (answered.status_code, answered.content)
     assert replayed.headers["idempotent-replayed"] == "true"
 
