@@ -220,22 +220,17 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
         delivery = await store.retry_delivery(path_id(request, "delivery_id", "delivery"), rt.clock.now())
         return _done(local_path(form.get("next"), f"/dashboard/deliveries/{delivery.id}"), "retried")
 
-    def toggle(enabled: bool) -> Action:
+    def set_flag(flag: str, value: bool, name: str) -> Action:
+        """The button that sets a subscription's ``flag`` (enabled, paused) to ``value``; ``name``
+        is the action and the notice shown after it."""
+
         async def change(request: Request, session: Session, form: dict[str, str]) -> Response:
-            changes = SubscriptionChanges(enabled=enabled, set_fields=frozenset({"enabled"}))
+            changes = SubscriptionChanges(set_fields=frozenset({flag}))
+            setattr(changes, flag, value)
             await store.update_subscription(path_id(request, "sub_id", "subscription"), changes, rt.clock.now())
-            return _done(local_path(form.get("next"), "/dashboard/subscriptions"), "enabled" if enabled else "disabled")
+            return _done(local_path(form.get("next"), "/dashboard/subscriptions"), name)
 
-        change.__name__ = "enable" if enabled else "disable"
-        return change
-
-    def pause(paused: bool) -> Action:
-        async def change(request: Request, session: Session, form: dict[str, str]) -> Response:
-            changes = SubscriptionChanges(paused=paused, set_fields=frozenset({"paused"}))
-            await store.update_subscription(path_id(request, "sub_id", "subscription"), changes, rt.clock.now())
-            return _done(local_path(form.get("next"), "/dashboard/subscriptions"), "paused" if paused else "resumed")
-
-        change.__name__ = "pause" if paused else "resume"
+        change.__name__ = name
         return change
 
     async def retry_dead(request: Request, session: Session, form: dict[str, str]) -> Response:
@@ -258,10 +253,26 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
         Route("/dashboard/deliveries", view(sessions, deliveries), methods=["GET"]),
         Route("/dashboard/deliveries/{delivery_id}", view(sessions, delivery_page), methods=["GET"]),
         Route("/dashboard/deliveries/{delivery_id}/retry", action(sessions, retry), methods=["POST"]),
-        Route("/dashboard/subscriptions/{sub_id}/enable", action(sessions, toggle(True)), methods=["POST"]),
-        Route("/dashboard/subscriptions/{sub_id}/disable", action(sessions, toggle(False)), methods=["POST"]),
+        Route(
+            "/dashboard/subscriptions/{sub_id}/enable",
+            action(sessions, set_flag("enabled", True, "enabled")),
+            methods=["POST"],
+        ),
+        Route(
+            "/dashboard/subscriptions/{sub_id}/disable",
+            action(sessions, set_flag("enabled", False, "disabled")),
+            methods=["POST"],
+        ),
         Route("/dashboard/subscriptions/{sub_id}/replay", action(sessions, replay), methods=["POST"]),
-        Route("/dashboard/subscriptions/{sub_id}/pause", action(sessions, pause(True)), methods=["POST"]),
-        Route("/dashboard/subscriptions/{sub_id}/resume", action(sessions, pause(False)), methods=["POST"]),
+        Route(
+            "/dashboard/subscriptions/{sub_id}/pause",
+            action(sessions, set_flag("paused", True, "paused")),
+            methods=["POST"],
+        ),
+        Route(
+            "/dashboard/subscriptions/{sub_id}/resume",
+            action(sessions, set_flag("paused", False, "resumed")),
+            methods=["POST"],
+        ),
         Route("/dashboard/subscriptions/{sub_id}/retry-dead", action(sessions, retry_dead), methods=["POST"]),
     ]
