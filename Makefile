@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.install-stamp
+# pytest processes (pytest-xdist): every test has its own ports, files and PostgreSQL database.
+TEST_WORKERS ?= 2
 
 .PHONY: install run test lint bench clean help demo
 
@@ -28,7 +30,7 @@ demo: install  ## install, then run `hookline demo`: simulated upstreams, hookli
 test: install  ## install, then run the whole test suite (PostgreSQL tests run when CI=true)
 	$(BIN)/ruff check hookline receiver dispatcher upstream simulator tests bench
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: install  ## run the benchmarks and print figures against same-run baselines (a few minutes)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)

@@ -169,7 +169,7 @@ async def test_keys_are_never_logged_nor_echoed(tmp_path: Path, caplog: pytest.L
         answers = [
             await client.get("/v1/jobs", headers=bearer(key)),
             await client.get("/v1/deliveries", headers=bearer(key)),
-            await client.get("/v1/jobs", headers=bearer(key[:-1] + "Q")),
+            await client.get("/v1/jobs", headers=bearer(key[:-1] + ("Q" if key[-1] != "Q" else "R"))),
             await client.get(f"/v1/nowhere/{key}", headers=bearer(key)),
         ]
         assert (await client.delete(f"/v1/api-keys/{made['id']}", headers=admin)).status_code == 204
