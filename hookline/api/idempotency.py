@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hookline.api.auth import authenticate
 from hookline.api.http import error_response, input_error_response, is_number
-from hookline.api.schemas import ref
+from hookline.api.jsonschema import ref
 from hookline.errors import HooklineError, InputError, Unauthorized
 from hookline.runtime import Runtime
 from hookline.store.idempotency import Answer

@@ -3,7 +3,7 @@ parameters and the errors every route shares."""
 
 from __future__ import annotations
 
-from hookline.api.schemas import Schema, ref
+from hookline.api.jsonschema import Schema, ref
 
 JSON = "application/json"
 

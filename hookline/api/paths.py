@@ -4,6 +4,7 @@ Add a route to the API, add its operation here."""
 from __future__ import annotations
 
 from hookline.api.events import CURSOR_PATTERN
+from hookline.api.jsonschema import Schema, ref
 from hookline.api.operations import (
     BAD_REQUEST,
     DELIVERY_ID,
@@ -20,7 +21,6 @@ from hookline.api.operations import (
     path_id,
     query_param,
 )
-from hookline.api.schemas import Schema, ref
 from hookline.models import DELIVERY_STATUSES, EVENT_TYPES, OUTCOMES, PROVIDERS, STATUSES
 
 PATHS: dict[str, dict[str, Schema]] = {

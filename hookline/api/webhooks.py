@@ -7,7 +7,7 @@ The event schemas are the catalogue's, embedded as components, so ``GET /v1/even
 
 from __future__ import annotations
 
-from hookline.api.schemas import Schema, nullable, obj, ref
+from hookline.api.jsonschema import Schema, nullable, obj, ref
 from hookline.catalogue import CATALOGUE, schema_of
 from hookline.models import EVENT_TYPES
 
