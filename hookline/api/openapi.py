@@ -12,10 +12,11 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from hookline import __version__
 from hookline.api import idempotency
+from hookline.api.auth import ADMIN, PUBLIC, declared_scope
 from hookline.api.http import JSONResponse
 from hookline.api.paths import PATHS
 from hookline.api.schemas import COMPONENTS
@@ -59,10 +60,37 @@ def document(public_url: str | None = None) -> dict[str, Any]:
     return doc
 
 
+def with_scopes(doc: dict[str, Any], served: list[BaseRoute]) -> dict[str, Any]:
+    """``doc`` with each operation naming the scope its route declared (``hookline.api.auth``): in
+    its security requirement (OpenAPI 3.1 lets a bearer requirement list the roles it needs) and in
+    its description, so a client knows which key to make before it gets a 403."""
+    declared = {
+        (method.lower(), route.path): scope
+        for route in served
+        if isinstance(route, Route) and (scope := declared_scope(route.endpoint)) not in (None, PUBLIC)
+        for method in route.methods or ()
+    }
+    paths: dict[str, Any] = {}
+    for path, item in doc["paths"].items():
+        paths[path] = dict(item)
+        for method, op in item.items():
+            scope = declared.get((method, path))
+            if scope is None or not isinstance(op, dict):
+                continue
+            also = f", its `{scope[:-5]}:write`" if scope.endswith(":read") else ""
+            needs = f"Needs the scope `{scope}`{also} or `{ADMIN}`." if scope != ADMIN else "Needs `admin`."
+            described = f"{op['description']}\n\n{needs}" if op.get("description") else needs
+            paths[path][method] = {**op, "security": [{"adminToken": [scope]}], "description": described}
+    return {**doc, "paths": paths}
+
+
 def routes(rt: Runtime) -> list[Route]:
-    body = JSONResponse(document(rt.config.public_url)).body
+    body: bytes | None = None
 
     async def openapi(request: Request) -> Response:
+        nonlocal body
+        if body is None:  # the first request: the app's routes are all known by now
+            body = JSONResponse(with_scopes(document(rt.config.public_url), request.app.routes)).body
         return Response(body, media_type="application/json")
 
     return [Route("/openapi.json", openapi, methods=["GET"])]

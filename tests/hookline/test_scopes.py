@@ -158,3 +158,20 @@ async def test_the_handler_knows_the_credential(tmp_path: Path) -> None:
         assert (await client.get("/v1/whoami", headers=admin)).json() == {"credential": "admin"}
         by_key = await client.get("/v1/whoami", headers={"Authorization": f"Bearer {made['key']}"})
         assert by_key.json() == {"credential": made["id"]}
+
+
+async def test_the_openapi_document_names_each_operations_scope(hookline: Hookline) -> None:
+    """A client reads which key to make from /openapi.json, before any 403."""
+    doc = (await hookline.anon.get("/openapi.json")).json()
+    named = {
+        (method.upper(), path): op["security"][0]["adminToken"][0]
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
+        if path.startswith("/v1/") and op.get("security")
+    }
+    assert named == {route: scope for route, scope in SCOPE_OF.items() if scope != PUBLIC}
+    replay = doc["paths"]["/v1/subscriptions/{sub_id}/replay"]["post"]["description"]
+    assert "Needs the scope `subscriptions:write` or `admin`." in replay
+    listing = doc["paths"]["/v1/jobs"]["get"]["description"]
+    assert "`jobs:read`, its `jobs:write` or `admin`" in listing
+    assert doc["paths"]["/v1/archive/{sha256}"]["get"]["security"] == []
