@@ -90,7 +90,7 @@ def routes(rt: Runtime) -> list[Route]:
     async def openapi(request: Request) -> Response:
         nonlocal body
         if body is None:  # the first request: the app's routes are all known by now
-            body = JSONResponse(with_scopes(document(rt.config.public_url), request.app.routes)).body
+            body = bytes(JSONResponse(with_scopes(document(rt.config.public_url), request.app.routes)).body)
         return Response(body, media_type="application/json")
 
     return [Route("/openapi.json", openapi, methods=["GET"])]
