@@ -14,6 +14,7 @@ from hookline.store import Store
 # Tokens are at least this long (config refuses shorter ones), so shorter path segments are kept.
 MIN_TOKEN_LENGTH = 16
 _API_KEY = re.compile(r"hlk_[A-Za-z0-9_-]+")
+_PERCENT_ESCAPE = re.compile(rb"%[0-9A-Fa-f]{2}")  # not the "46%" of a progress: only a URL's escapes
 
 
 @dataclass(frozen=True)
@@ -65,26 +66,31 @@ def redact(body: bytes, token: str) -> bytes:
     ``replyUrl``), and it carries the callback token. A callback's body is what subscribers get as
     ``data.upstream``, so it is masked before it is parsed or stored. The token's characters
     (``A-Za-z0-9-_.``, see ``config``) need no escaping, but JSON may spell any of them as
-    ``\\uXXXX`` (``\\u0063allback...``), which parses to the token itself: those spellings are
-    masked too, so the stored body and everything parsed from it are the same JSON document with
-    the token masked."""
+    ``\\uXXXX`` (``\\u0063allback...``), which parses to the token itself, and an upstream may
+    percent-encode the URL it echoes (``%63allback...``): those spellings are masked too, so the
+    stored body and everything parsed from it are the same JSON document with the token masked."""
     if not token:
         return body
     raw = token.encode()
     if raw in body:
         body = body.replace(raw, b"***")
-    if b"\\u" in body:  # only then can an escaped spelling be there (rare: checked at C speed)
+    if b"\\u" in body or _PERCENT_ESCAPE.search(body):  # only then can another spelling be there (rare)
         body = _spellings(token).sub(b"***", body)
     return body
 
 
 @functools.lru_cache(maxsize=4)
 def _spellings(token: str) -> re.Pattern[bytes]:
-    """Every JSON spelling of ``token``: each character as itself or as ``\\u00XX`` (either case)."""
+    """Every spelling of ``token`` in a JSON body: each character as itself, as ``\\u00XX`` (JSON)
+    or as ``%XX`` (a URL the upstream percent-encoded), hex digits in either case."""
+
+    def hex_digits(number: int, width: int) -> str:
+        return "".join(f"[{d.lower()}{d.upper()}]" if d.isalpha() else d for d in f"{number:0{width}x}")
 
     def escaped(char: str) -> bytes:
-        code = "".join(f"[{d.lower()}{d.upper()}]" if d.isalpha() else d for d in f"{ord(char):04x}")
-        return b"(?:" + re.escape(char.encode()) + b"|\\\\u" + code.encode() + b")"
+        json_escape = b"\\\\u" + hex_digits(ord(char), 4).encode()
+        url_escape = b"%" + hex_digits(ord(char), 2).encode()
+        return b"(?:" + re.escape(char.encode()) + b"|" + json_escape + b"|" + url_escape + b")"
 
     return re.compile(b"".join(escaped(char) for char in token))
 

@@ -38,3 +38,15 @@ def test_every_json_spelling_of_the_token_is_masked(hex_digits: str) -> None:
 def test_a_body_without_the_token_is_left_as_it_is() -> None:
     body = b'{"prompt": "caf\\u00e9 \\u0063allback", "id": "1"}'
     assert redact(body, TOKEN) is body
+
+
+def test_a_percent_encoded_token_is_masked() -> None:
+    """An upstream that percent-encodes the callback URL it echoes still never shows the token."""
+    spelled = "".join(f"%{ord(c):02X}" if i % 3 == 0 else c for i, c in enumerate(TOKEN))
+    body = f'{{"notifyHook": "https://h/callbacks/mjproxy/{spelled}", "progress": "46%"}}'.encode()
+    assert json.loads(redact(body, TOKEN)) == {"notifyHook": "https://h/callbacks/mjproxy/***", "progress": "46%"}
+
+
+def test_a_progress_with_a_percent_sign_is_left_as_it_is() -> None:
+    body = b'{"progress": "46%", "imageUrl": "https://cdn/a%20b.png"}'
+    assert redact(body, TOKEN) == body
