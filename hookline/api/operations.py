@@ -4,6 +4,7 @@ parameters and the errors every route shares."""
 from __future__ import annotations
 
 from hookline.api.jsonschema import Schema, ref
+from hookline.store.retention import KINDS
 
 JSON = "application/json"
 
@@ -92,11 +93,8 @@ ERASED = json_answer(
         "properties": {
             "deleted": {
                 "type": "object",
-                "properties": {
-                    kind: {"type": "integer", "minimum": 0}
-                    for kind in ("jobs", "callbacks", "events", "deliveries", "attempts", "archived_images")
-                },
-                "required": ["jobs", "callbacks", "events", "deliveries", "attempts", "archived_images"],
+                "properties": {kind: {"type": "integer", "minimum": 0} for kind in KINDS},
+                "required": list(KINDS),
             }
         },
         "required": ["deleted"],

@@ -25,7 +25,7 @@ import orjson
 from hookline.errors import InputError
 from hookline.store.driver import Claims, Driver, Row, Tx
 
-KINDS = ("jobs", "callbacks", "events", "deliveries", "attempts", "archived_images")
+KINDS = ("jobs", "callbacks", "events", "deliveries", "attempts", "subscriptions", "archived_images")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +96,9 @@ async def delete_jobs(tx: Tx, claims: Claims, ids: list[str]) -> Removed:
         removed.count(kind, await tx.execute(name, ids=ids))
     for name in ("erase_archives_of_jobs", "erase_submissions_of_jobs", "erase_polls_of_jobs"):
         await tx.execute(name, ids=ids)
-    if await tx.execute("erase_subscriptions_of_jobs", ids=ids):
+    one_offs = await tx.execute("erase_subscriptions_of_jobs", ids=ids)  # made from a callback_url
+    removed.count("subscriptions", one_offs)
+    if one_offs:
         tx.subscriptions_changed()
     removed.count("jobs", await tx.execute("erase_jobs", ids=ids))
     if files:

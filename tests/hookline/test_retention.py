@@ -64,13 +64,38 @@ async def test_erasing_a_job_deletes_it_with_its_callbacks_events_deliveries_and
 
     assert response.status_code == 200, response.text
     assert response.json() == {
-        "deleted": {"jobs": 1, "callbacks": 10, "events": 9, "deliveries": 9, "attempts": 9, "archived_images": 0}
+        "deleted": {
+            "jobs": 1,
+            "callbacks": 10,
+            "events": 9,
+            "deliveries": 9,
+            "attempts": 9,
+            "subscriptions": 0,
+            "archived_images": 0,
+        }
     }
     assert (await hookline.admin.get(f"/v1/jobs/{job_id}")).status_code == 404
     assert await items(hookline, "/v1/deliveries", job_id=job_id) == []
     assert await items(hookline, "/v1/events", job_id=job_id) == []
     assert all(c["job_id"] == kept for c in await items(hookline, "/v1/callbacks"))
     assert (await hookline.admin.get(f"/v1/jobs/{kept}")).status_code == 200
+
+
+async def test_erasing_a_registered_job_counts_and_deletes_its_callback_url_subscription(
+    hookline: Hookline, subscriber: Any
+) -> None:
+    _, url = subscriber
+    body = {"provider": "mjproxy", "correlation_key": "one-off", "callback_url": f"{url}/once"}
+    registered = await hookline.admin.post("/v1/jobs", json=body)
+    assert registered.status_code == 201, registered.text
+    job_id = registered.json()["id"]
+    assert [s["url"] for s in await items(hookline, "/v1/subscriptions", job_id=job_id)] == [f"{url}/once"]
+
+    response = await hookline.admin.delete(f"/v1/jobs/{job_id}")
+
+    assert response.status_code == 200, response.text
+    assert response.json()["deleted"]["jobs"] == response.json()["deleted"]["subscriptions"] == 1
+    assert await items(hookline, "/v1/subscriptions", job_id=job_id) == []
 
 
 async def test_erasing_an_unknown_job_is_404(hookline: Hookline) -> None:
