@@ -127,6 +127,7 @@ NOTICES = {
     "paused": "Subscription paused: its deliveries are queued but held until it is resumed.",
     "resumed": "Subscription resumed: its held deliveries go out, each job's in order.",
     "retried-dead": "Retry of every dead delivery queued.",
+    "erased": "Job erased with its callbacks, events, deliveries, attempts and archived images.",
 }
 
 

@@ -17,6 +17,7 @@ from hookline.dashboard.deliveries import chains_by_subscription
 from hookline.dashboard.html import (
     Markup,
     badge,
+    button_form,
     escape,
     html,
     join,
@@ -26,12 +27,13 @@ from hookline.dashboard.html import (
     query,
     when,
 )
-from hookline.dashboard.session import Session, Sessions, view
+from hookline.dashboard.session import Session, Sessions, action, view
 from hookline.dashboard.state import job_counts, job_view, thumbnails
 from hookline.dashboard.timeline import timeline
 from hookline.dashboard.work import archive_panel, submission_panel
 from hookline.errors import NotFound
 from hookline.models import PROVIDERS, STATUSES, Job
+from hookline.retention import erase_jobs
 from hookline.runtime import Runtime
 from hookline.store.base import DeliveryQuery, JobQuery
 
@@ -133,7 +135,7 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
             rows=rows,
             pager=pager,
         )
-        return page("Jobs", body, csrf=session.csrf, active="Jobs")
+        return page("Jobs", body, csrf=session.csrf, active="Jobs", notice=notice(request))
 
     async def job_page(request: Request, session: Session) -> Response:
         job_id = path_id(request, "job_id", "job")
@@ -151,13 +153,21 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
         archive = await store.get_archive(job_id)
         here = f"/dashboard/jobs/{job_id}"
         body = html(
-            '<section data-live="job" data-job="{id}" data-counts="{counts}">{summary}</section>'
+            '<section data-live="job" data-job="{id}" data-counts="{counts}">{summary}</section><p>{erase}</p>'
             '<p class="live-note" hidden data-live-note>This job has new activity. <a href="{here}">Reload</a></p>'
             '{submission}{archive}<h2>Deliveries</h2><div class="chains">{deliveries}</div>{more}'
             "<h2>Timeline</h2>{timeline}",
             id=job.id,
             counts=counts,
             summary=_summary(job, await job_view(store, job)),
+            erase=button_form(
+                f"{here}/erase",
+                "Erase this job",
+                session.csrf,
+                next_url=here,
+                confirm="Erase this job with its callbacks, events, deliveries and archived images? "
+                "Pending deliveries are cancelled. This cannot be undone.",
+            ),
             here=here,
             submission=submission_panel(submission),
             archive=archive_panel(archive, archiving=rt.config.upstream.archive),
@@ -174,9 +184,17 @@ def routes(rt: Runtime, sessions: Sessions) -> list[Route]:
         )
         return page(job.correlation_key or job.id, body, csrf=session.csrf, active="Jobs", notice=notice(request))
 
+    async def erase(request: Request, session: Session, form: dict[str, str]) -> Response:
+        """The same erasure as ``DELETE /v1/jobs/{id}`` (``hookline.retention.erase_jobs``)."""
+        job_id = path_id(request, "job_id", "job")
+        if not (await erase_jobs(store, rt.config.archive_dir, [job_id]))["jobs"]:
+            raise NotFound(f"no job {job_id!r}")
+        return RedirectResponse("/?done=erased", status_code=303)
+
     return [
         Route("/", view(sessions, job_list), methods=["GET"]),
         Route("/dashboard/jobs/{job_id}", view(sessions, job_page), methods=["GET"]),
+        Route("/dashboard/jobs/{job_id}/erase", action(sessions, erase), methods=["POST"]),
     ]
 
 

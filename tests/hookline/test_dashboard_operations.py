@@ -95,3 +95,22 @@ async def test_a_failing_subscription_is_shown_as_failing(
         row = _row((await mine.get("/dashboard/subscriptions")).text, sub["id"])
     assert '<span class="badge badge-failing">failing</span>' in row
     assert "badge-pending" not in row and "badge-in_progress" not in row
+
+
+async def test_a_job_is_erased_from_its_page(hookline: Hookline, browser: httpx.AsyncClient) -> None:
+    """The job page's button erases the job as ``DELETE /v1/jobs/{id}`` does (CSRF-checked)."""
+    response = await hookline.post_callback("mjproxy", fixture_bytes(MJPROXY_LIFECYCLE[0]))
+    job_id = response.json()["job_id"]
+    here = f"/dashboard/jobs/{job_id}"
+    assert f'action="{here}/erase"' in (await browser.get(here)).text
+    assert (await browser.post(f"{here}/erase", data={"csrf": "forged"})).status_code == 403
+    assert (await hookline.admin.get(f"/v1/jobs/{job_id}")).status_code == 200
+
+    erased = await browser.post(f"{here}/erase", data={"csrf": await csrf(browser), "next": here})
+
+    assert erased.status_code == 303 and erased.headers["location"] == "/?done=erased"
+    assert "Job erased" in (await browser.get(erased.headers["location"])).text
+    assert (await hookline.admin.get(f"/v1/jobs/{job_id}")).status_code == 404
+    assert await _items(hookline, "/v1/callbacks") == []
+    again = await browser.post(f"{here}/erase", data={"csrf": await csrf(browser), "next": "/"})
+    assert again.status_code == 404
