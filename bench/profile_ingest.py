@@ -9,6 +9,11 @@ are paused, so the dispatcher sends nothing and only ingest is measured). ``--bo
 load generator's small SUBMITTED callback (a new job each) instead of the ingest benchmark's 1.5 KB
 progress callback.
 
+``--deliver`` profiles the store's side of end to end instead: each callback is recorded through
+the store (``receiver.ingest``, no ASGI app) with ``--subscribers`` (default 3) live subscriptions,
+and its deliveries are claimed and completed as the dispatcher does after a 200 (claim, the
+attempt row, the delivery finished), without HTTP: the figure is per callback, all of it.
+
 ``--callgrind`` runs the same under ``valgrind --tool=callgrind`` twice, with ``--warmup`` and
 with ``--warmup`` + N callbacks, and prints the difference per callback: start-up, imports and
 warm-up cancel out, so the figure is repeatable whatever else the machine is doing. The two
@@ -53,9 +58,14 @@ def build(app_kind: str, data: Path) -> Any:
 
         return bare_app()
     from hookline.app import build_app
+
+    return build_app(_config(data), access_log=False)
+
+
+def _config(data: Path) -> Any:
     from hookline.config import Config
 
-    config = Config.from_env(
+    return Config.from_env(
         {
             "HOOKLINE_DATA_DIR": str(data),
             "HOOKLINE_ADMIN_TOKEN": harness.ADMIN_TOKEN,
@@ -63,7 +73,6 @@ def build(app_kind: str, data: Path) -> Any:
             "HOOKLINE_LOG_LEVEL": "warning",
         }
     )
-    return build_app(config, access_log=False)
 
 
 async def post(app: Any, path: str, body: bytes) -> int:
@@ -138,13 +147,58 @@ async def run(args: argparse.Namespace) -> None:
         print(f"{args.n} callbacks: {cpu / args.n * 1e6:.1f} µs CPU each ({args.n / wall:,.0f}/s wall)")
 
 
+async def run_deliver(args: argparse.Namespace) -> None:
+    import random
+
+    from hookline.clock import SystemClock
+    from hookline.ids import new_id
+    from hookline.retry import AttemptResult, RetryPolicy
+    from hookline.runtime import Runtime
+    from hookline.store import open_store
+    from receiver import ingest as receiving
+
+    config = _config(Path(tempfile.mkdtemp(prefix="profile-deliver-")))
+    store = open_store(config)
+    await store.open(migrate=True)
+    rt = Runtime(config=config, store=store, clock=SystemClock(), callback_token=harness.CALLBACK_TOKEN)
+    for n in range(args.subscribers or 3):
+        await store.create_subscription(harness.sink_subscription(f"http://127.0.0.1:9/s/{n}", f"s{n}", rt.clock.now()))
+    cfg, policy, rng = config.delivery, RetryPolicy(config.delivery.retry_schedule), random.Random(0)
+
+    async def record(body: bytes) -> None:
+        inbound = receiving.heard("mjproxy", "callback", body, rt.clock.now(), callback_token=rt.callback_token)
+        await receiving.record(rt, inbound)
+
+    async def complete(claim: Any) -> None:
+        now = rt.clock.now()
+        completion = policy.decide(claim, AttemptResult(now, 1.0, 200), new_id("att"), "profile", now, rng)
+        await store.complete_delivery(completion, now, cfg.disable_after)
+
+    async def once(payloads: list[bytes]) -> None:
+        for start in range(0, len(payloads), args.concurrency):
+            await asyncio.gather(*(record(body) for body in payloads[start : start + args.concurrency]))
+            while claims := await store.claim_deliveries(
+                "profile", 100, rt.clock.now(), cfg.lease, cfg.per_subscription
+            ):
+                await asyncio.gather(*(complete(claim) for claim in claims))
+
+    await once(bodies(args.body, args.warmup, 0))
+    payloads = bodies(args.body, args.n, args.warmup)
+    cpu = time.process_time()
+    await once(payloads)
+    cpu = time.process_time() - cpu
+    await store.close()
+    if args.n:
+        print(f"{args.n} callbacks, each delivered to {args.subscribers or 3}: {cpu / args.n * 1e6:.1f} µs CPU each")
+
+
 def callgrind(args: argparse.Namespace) -> None:
     """Run twice under callgrind (warm-up only; warm-up + N) and print the difference per callback."""
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     collected = []
     for n in (0, args.n):
-        tag = f"{args.app}-{args.body}-s{args.subscribers}-n{n}"
+        tag = f"{'deliver' if args.deliver else args.app}-{args.body}-s{args.subscribers}-n{n}"
         argv = [
             "valgrind",
             "--tool=callgrind",
@@ -158,6 +212,7 @@ def callgrind(args: argparse.Namespace) -> None:
             f"--body={args.body}",
             f"--app={args.app}",
             f"--concurrency={args.concurrency}",
+            *(["--deliver"] if args.deliver else []),
         ]
         done = subprocess.run(
             argv, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"}, cwd=harness.ROOT
@@ -167,8 +222,13 @@ def callgrind(args: argparse.Namespace) -> None:
             raise SystemExit(f"callgrind run failed:\n{done.stdout}\n{done.stderr[-3000:]}")
         collected.append(int(found.group(1)))
     per = (collected[1] - collected[0]) / args.n
+    what = (
+        f"deliver ({args.subscribers or 3} subscribers)"
+        if args.deliver
+        else f"{args.app}, {args.subscribers} subscribers"
+    )
     print(
-        f"{args.app}, body {args.body}, {args.subscribers} subscribers: {per / 1000:,.0f} k instructions per callback "
+        f"{what}, body {args.body}: {per / 1000:,.0f} k instructions per callback "
         f"({args.n} callbacks after {args.warmup}; files in {out})"
     )
 
@@ -183,6 +243,7 @@ def main() -> None:
     parser.add_argument("--body", choices=("ingest", "e2e"), default="ingest")
     parser.add_argument("--app", choices=("hookline", "bare"), default="hookline")
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--deliver", action="store_true", help="the store's end-to-end work: ingest, claim, complete")
     parser.add_argument("--callgrind", action="store_true", help="count instructions with valgrind")
     parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "profile-ingest"))
     args = parser.parse_args()
@@ -191,7 +252,7 @@ def main() -> None:
         return
     import uvloop
 
-    uvloop.run(run(args))
+    uvloop.run(run_deliver(args) if args.deliver else run(args))
 
 
 if __name__ == "__main__":
