@@ -54,6 +54,15 @@ PRAGMAS = (
 )
 statement = resolver("sqlite")
 
+# sqlite3 adapts every parameter that is not exactly an int, float, str or bytearray — None and
+# bytes too — by looking for ``__adapt__`` and ``__conform__`` on it: ~3 k instructions each, and a
+# callback's rows and a delivery's carry several NULLs and BLOBs (callgrind). An adapter registered
+# for the type is found first, in one dict lookup. Both bind what sqlite3 binds anyway (NULL, the
+# same bytes as a BLOB), for every connection of the process.
+_NO_ADAPTATION: dict[None, None] = {}
+sqlite3.register_adapter(type(None), _NO_ADAPTATION.get)
+sqlite3.register_adapter(bytes, bytearray)
+
 
 @lru_cache(maxsize=256)
 def picker(names: tuple[str, ...], columns: Columns) -> Callable[[tuple[Any, ...]], tuple[Any, ...]] | None:
