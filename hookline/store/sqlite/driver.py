@@ -23,8 +23,7 @@ import logging
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
+from functools import lru_cache, partial
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
@@ -40,6 +39,7 @@ from hookline.store.driver import BatchUnit, Columns, Params, Row, Unit
 from hookline.store.groupcommit import Failed, GroupCommitter, Op
 from hookline.store.queries import resolver
 from hookline.store.sqlite.claims import SqliteClaims
+from hookline.store.sqlite.thread import CallThread
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -131,7 +131,7 @@ class SqliteDriver:
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._all_readers: list[aiosqlite.Connection] = []
         self._committer = GroupCommitter(self._run_batch, name="sqlite-writer")
-        self._commit_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
+        self._commit_thread = CallThread("sqlite-commit")
         self._wake = asyncio.Event()
 
     # lifecycle -------------------------------------------------------------------------------
@@ -216,7 +216,7 @@ class SqliteDriver:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-        self._commit_thread.shutdown(wait=True)
+        self._commit_thread.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -262,7 +262,7 @@ class SqliteDriver:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 results = await self._apply(ops, tx)
-                await asyncio.get_running_loop().run_in_executor(self._commit_thread, conn.execute, "COMMIT")
+                await self._commit_thread.run(partial(conn.execute, "COMMIT"))
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
