@@ -47,7 +47,7 @@ def assemble(head: bytes, upstream: bytes | None) -> bytes:
     if not head.startswith(b'{"type":"job.'):
         return head
     raw = upstream.strip() if upstream else b""
-    return head[:-2] + b',"upstream":' + (raw or b"null") + b"}}"
+    return b"".join((head[:-2], b',"upstream":', raw or b"null", b"}}"))  # one copy of the body, not three
 
 
 def build_event(

@@ -38,11 +38,14 @@ def matches(sub: Subscription, job: Job, event_type: str, event: Event | None = 
         return False
     if sub.event_types and event_type not in sub.event_types:
         return False
-    if not filter_matches(sub.filter, job):
+    flt = sub.filter
+    if not flt:
+        return True  # most subscriptions filter nothing: this runs per event and subscription
+    if not filter_matches(flt, job):
         return False
-    if any(key in sub.filter for key in STATE_KEYS):
+    if "status" in flt or "min_progress" in flt:  # STATE_KEYS
         status, progress = event_state(event) if event is not None else (job.status, job.progress)
-        return state_matches(sub.filter, status, progress)
+        return state_matches(flt, status, progress)
     return True
 
 

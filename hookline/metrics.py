@@ -24,6 +24,12 @@ class Metrics:
         self._latency: dict[str, Any] = {}
         self._emitted: dict[str, Any] = {}
         self._attempts: dict[str, Any] = {}
+        # Counts not yet added to their counters: a counter's inc() takes a lock and checks its
+        # argument, twice per callback, so callbacks and events are counted in plain ints and
+        # added when /metrics is read (render). Children are still made at first sight, so
+        # their ``_created`` times are those of the first callback and event, as before.
+        self._received_since: dict[tuple[str, str], int] = {}
+        self._emitted_since: dict[str, int] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.callbacks = Counter(
@@ -90,10 +96,13 @@ class Metrics:
     def received(self, provider: str, outcome: str, seconds: float | None) -> None:
         """Count one callback, and its arrival-to-commit time when it was stored."""
         # labels() locks and builds a key on every call; this runs per callback, so keep the children.
-        counter = self._received.get((provider, outcome))
-        if counter is None:
-            counter = self._received[(provider, outcome)] = self.callbacks.labels(provider, outcome)
-        counter.inc()
+        key = (provider, outcome)
+        count = self._received_since.get(key)
+        if count is None:
+            if key not in self._received:
+                self._received[key] = self.callbacks.labels(provider, outcome)
+            count = 0
+        self._received_since[key] = count + 1
         if seconds is not None:
             histogram = self._latency.get(provider)
             if histogram is None:
@@ -110,11 +119,21 @@ class Metrics:
 
     def emitted(self, event_types: Iterable[str]) -> None:
         """Count events that were just committed."""
+        since = self._emitted_since
         for event_type in event_types:
-            counter = self._emitted.get(event_type)
-            if counter is None:
-                counter = self._emitted[event_type] = self.events.labels(event_type)
-            counter.inc()
+            count = since.get(event_type)
+            if count is None:
+                if event_type not in self._emitted:
+                    self._emitted[event_type] = self.events.labels(event_type)
+                count = 0
+            since[event_type] = count + 1
 
     def render(self) -> bytes:
+        """The exposition text, with every count made so far."""
+        for key, count in self._received_since.items():
+            self._received[key].inc(count)
+        self._received_since.clear()
+        for event_type, count in self._emitted_since.items():
+            self._emitted[event_type].inc(count)
+        self._emitted_since.clear()
         return generate_latest(self.registry)

@@ -21,8 +21,6 @@ machines must keep their clocks within ``MARGIN`` of each other (NTP does).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import orjson
 
 from hookline.models import Claim
@@ -86,12 +84,12 @@ def _dressed(claim: Claim, row: Row | None, send_at: float | None) -> Claim:
     if row is None:  # deleted since the claim: its delivery is gone too; the attempt finds out
         return claim
     schedule = row["retry_schedule"]
-    return replace(
-        claim,
-        headers=orjson.loads(row["headers"]),
-        retry_schedule=None if schedule is None else tuple(orjson.loads(schedule)),
-        send_at=send_at,
-    )
+    # Set on the claim itself, which was made for this caller: dataclasses.replace() builds a
+    # copy field by field, once per delivery.
+    claim.headers = orjson.loads(row["headers"])
+    claim.retry_schedule = None if schedule is None else tuple(orjson.loads(schedule))
+    claim.send_at = send_at
+    return claim
 
 
 async def take_slots(tx: Tx, wanted: dict[str, tuple[int, int]], now: float) -> dict[str, list[float]]:

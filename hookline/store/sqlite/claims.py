@@ -15,8 +15,7 @@ one writer (completions batched: one transaction for every attempt waiting).
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from hookline.events import assemble
 from hookline.models import Claim, Completion
@@ -29,8 +28,7 @@ if TYPE_CHECKING:
     from hookline.store.sqlite.driver import SqliteDriver
 
 
-@dataclass(frozen=True, slots=True)
-class Lease:
+class Lease(NamedTuple):  # one per claimed delivery: a tuple is made in half the time of a frozen dataclass
     owner: str
     until: float
     subscription_id: str
