@@ -15,7 +15,8 @@ wait, as always, until the one before is delivered). Rows:
 
 The subscriber counts every request and checks, per subscription, that no event arrived twice
 (``webhook-id``) and that each job's events arrived in order (``data.sequence``); a row is only
-"met" with neither. It also reports the most requests it held open at once.
+"met" with neither. It also reports how many requests it held open at once, on average (the
+dispatchers' slots kept full: rate = that / 50 ms) and at most.
 
 Cores (the machine has 2): the subscriber — an asyncio protocol in this process, answering each
 request 50 ms after it arrived (``loop.call_later``) — runs on core 1 (this process pins itself
@@ -59,14 +60,31 @@ class SubscriberStats:
     last: float = 0.0
     open: int = 0
     most_open: int = 0
+    open_area: float = 0.0  # requests open x seconds since the first request
+    area_at_last: float = 0.0  # open_area when the last request came
+    changed: float = 0.0
     duplicates: int = 0
     out_of_order: int = 0
     seen: set[tuple[bytes, str]] = field(default_factory=set)
     sequence: dict[tuple[bytes, str], int] = field(default_factory=dict)
 
+    def opened(self, now: float, change: int) -> None:
+        """A request came (+1) or was answered (-1) at ``now``."""
+        if self.changed:
+            self.open_area += self.open * (now - self.changed)
+        self.changed = now
+        self.open += change
+        self.most_open = max(self.most_open, self.open)
+        if change > 0:
+            self.area_at_last = self.open_area
+
+    def mean_open(self) -> float:
+        """Requests open on average between the first request and the last."""
+        return self.area_at_last / (self.last - self.first) if self.last > self.first else 0.0
+
     def reset(self) -> None:
         self.count = self.open = self.most_open = self.duplicates = self.out_of_order = 0
-        self.first = self.last = 0.0
+        self.first = self.last = self.open_area = self.area_at_last = self.changed = 0.0
         self.seen.clear()
         self.sequence.clear()
 
@@ -110,8 +128,7 @@ class SlowSubscriber(asyncio.Protocol):
             stats.first = now
         stats.count += 1
         stats.last = now
-        stats.open += 1
-        stats.most_open = max(stats.most_open, stats.open)
+        stats.opened(now, +1)
         path = head.split(b" ", 2)[1]
         at = lowered.find(b"webhook-id:")
         webhook_id = head[at + 11 : head.find(b"\r\n", at)].strip().decode() if at >= 0 else ""
@@ -125,7 +142,7 @@ class SlowSubscriber(asyncio.Protocol):
         stats.sequence[chain] = data["sequence"]
 
     def _answer(self) -> None:
-        self.stats.open -= 1
+        self.stats.opened(time.perf_counter(), -1)
         if not self.transport.is_closing():
             self.transport.write(RESPONSE)
 
@@ -134,6 +151,7 @@ class SlowSubscriber(asyncio.Protocol):
 class Outcome:
     rate: float
     most_open: int
+    mean_open: float
     duplicates: int
     out_of_order: int
 
@@ -142,13 +160,13 @@ class Outcome:
 
     def describe(self) -> str:
         return (
-            f"{self.rate:,.0f}/s (most open at once {self.most_open}, "
+            f"{self.rate:,.0f}/s (open at once: {self.mean_open:.1f} on average, at most {self.most_open}; "
             f"{self.duplicates} duplicates, {self.out_of_order} out of order)"
         )
 
 
 def outcome(stats: SubscriberStats, rate: float) -> Outcome:
-    return Outcome(rate, stats.most_open, stats.duplicates, stats.out_of_order)
+    return Outcome(rate, stats.most_open, stats.mean_open(), stats.duplicates, stats.out_of_order)
 
 
 # --- SQLite: one hookline process ------------------------------------------------------------------
