@@ -45,7 +45,7 @@ class Dispatcher(Worker[Claim]):
 
     def __init__(self, rt: Runtime, *, rng: random.Random | None = None, owner: str | None = None) -> None:
         cfg = rt.config.delivery
-        ahead = min(cfg.concurrency, CLAIM_BATCH)
+        ahead = min(max(1, cfg.concurrency // 2), CLAIM_BATCH)
         super().__init__(
             rt, concurrency=cfg.concurrency, interval=IDLE_POLL, owner=owner, claim_batch=CLAIM_BATCH, ahead=ahead
         )
