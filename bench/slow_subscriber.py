@@ -255,7 +255,10 @@ def rows(found: dict[str, list[Outcome]], total: int) -> list[Row]:
     clean = all(o.clean() for outcomes in found.values() for o in outcomes)
     problems = "" if clean else " (duplicates or order broken)"
     sqlite, one, two = median("sqlite"), median("pg1"), median("pg2")
-    runs = lambda name: ", ".join(f"{o.rate:,.0f}" for o in found[name])  # noqa: E731
+
+    def runs(name: str) -> str:
+        return ", ".join(f"{o.rate:,.0f}" for o in found[name])
+
     return [
         Row(
             f"slowsub: SQLite, 1 dispatcher, {IN_FLIGHT} in flight, 50 ms subscriber ({total:,} deliveries)",
