@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 CLAIM_BATCH = 100
 IDLE_POLL = 1.0
-LEASE_SLACK = 5.0  # seconds of a lease kept for recording the attempt after its request ends
+LEASE_SLACK = 5.0  # seconds of a lease kept for recording an attempt (at most half what the timeout leaves)
 
 
 class Dispatcher(Worker[Claim]):
@@ -73,8 +73,11 @@ class Dispatcher(Worker[Claim]):
         await self.rt.store.release_deliveries(self.owner, [claim.delivery_id for claim in units])
 
     def fresh(self, unit: Claim, waited: float) -> bool:
-        if waited + self.cfg.timeout + LEASE_SLACK > self.cfg.lease:
-            return False  # the lease could expire mid-attempt: another dispatcher would send it too
+        # What is left of the lease must cover the whole attempt and its recording, or another
+        # dispatcher could send it too (the config only promises a lease longer than the timeout).
+        slack = min(LEASE_SLACK, (self.cfg.lease - self.cfg.timeout) / 2)
+        if waited + self.cfg.timeout + slack > self.cfg.lease:
+            return False
         # Sent later than half the margin after its slot, it could break the rate limit (see rates).
         return unit.send_at is None or self.rt.clock.now() - unit.send_at <= MARGIN / 2
 

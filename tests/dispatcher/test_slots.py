@@ -105,15 +105,14 @@ async def test_a_backlog_to_a_slow_subscriber_keeps_every_slot_busy(hookline_fac
         for i in range(jobs):  # queued while paused: the whole backlog becomes due at once
             body = orjson.dumps({**template, "id": f"slots-{i}", "state": f"order-slots-{i}"})
             assert (await h.post_callback("mjproxy", body)).status_code == 200
-        started = time.monotonic()
         for sub_id in ids:
             await h.admin.patch(f"/v1/subscriptions/{sub_id}", json={"paused": False})
-        # The ceiling is total / 480 per s = 1 s; generous, for a loaded machine.
         await wait_for(lambda: len(slow.seen) >= total, timeout=30, what=f"{total} deliveries")
-        elapsed = time.monotonic() - started
-        full = slow.area_at_last / (slow.last - slow.first) / IN_FLIGHT
+        drain = slow.last - slow.first
+        full = slow.area_at_last / drain / IN_FLIGHT
     assert len(set(slow.seen)) == total  # each delivery once
     assert slow.most_open == IN_FLIGHT  # the bound is reached and never passed
-    # Slots kept busy between the first request and the last (the store's round trips no longer
-    # leave them empty: 69-82 % before issue 17, 92-96 % since, on an idle machine).
-    assert full >= 0.75, f"slots {full:.0%} busy; {total} deliveries in {elapsed:.2f} s"
+    # At the ceiling (24 / 0.05 s) the drain takes total / 480 s; twice that is generous enough for
+    # a loaded machine. (Slots busy on average: 69-82 % before issue 17, 92-96 % since, idle.)
+    ceiling = total / (IN_FLIGHT / DELAY)
+    assert drain <= 2 * ceiling, f"{total} deliveries in {drain:.2f} s, slots {full:.0%} busy"
