@@ -56,6 +56,8 @@ class Dispatcher(Worker[Claim]):
         self._slot_freed = asyncio.Event()
         self._batch_free = asyncio.Event()  # room for a claim batch (slots and queue places)
         self._low_water = max(1, ahead // 2)
+        self._claimed_at = 0  # ``completed`` when the last claim began
+        self._batch = 1  # completions since then that are worth another claim
         self._next_retry_at: float | None = None  # the earliest retry this dispatcher scheduled
 
     async def open(self) -> None:
@@ -65,6 +67,10 @@ class Dispatcher(Worker[Claim]):
         await self.sender.close()
 
     async def claim(self, limit: int) -> list[Claim]:
+        # Completions are counted from here: one that ends during the claim may have freed what
+        # the claim could not take.
+        self._claimed_at = self.completed
+        self._slot_freed.clear()
         return await self.rt.store.claim_deliveries(
             self.owner, limit, self.rt.clock.now(), self.cfg.lease, self.cfg.per_subscription
         )
@@ -87,17 +93,24 @@ class Dispatcher(Worker[Claim]):
         self._batch_free.set()
 
     def finished(self) -> None:
-        self._slot_freed.set()
+        if self.completed - self._claimed_at >= self._batch:
+            self._slot_freed.set()
         if self.room >= self._low_water:
             self._batch_free.set()
 
     async def idle(self, *, free: int, claimed: int) -> None:
-        await self._idle(full=free <= 0 or claimed > 0)
+        # After a claim that came back short, the store has no more due right now that this
+        # dispatcher may take (or a subscription is at its bound): look again when new work arrives
+        # or once a batch of the units held has finished (half of them, at most half the queue),
+        # not at every completion, so claims stay batched.
+        self._batch = max(1, min(self._low_water, self.held // 2))
+        await self._idle(full=free <= 0)
 
     async def _idle(self, *, full: bool) -> None:
-        """Wait for a reason to claim again: a batch of freed slots (when busy); otherwise new work
-        (the store says so), a freed slot (a subscription at its bound may have more due), or the
-        next retry this dispatcher scheduled — polling every ``IDLE_POLL`` s for anything else."""
+        """Wait for a reason to claim again: room for a batch (when full); otherwise new work (the
+        store says so), a batch of units finished (a subscription at its bound may have more
+        due), or the next retry this dispatcher scheduled — polling every ``IDLE_POLL`` s for
+        anything else."""
         if full:
             # Busy: wait until there is room for a batch (one wake-up, not one per completion), so
             # claims stay batched; the queue keeps the slots busy meanwhile.
@@ -111,7 +124,8 @@ class Dispatcher(Worker[Claim]):
             timeout = min(IDLE_POLL, max(0.005, self._next_retry_at - self.rt.clock.now()))
             if timeout <= 0.005:
                 self._next_retry_at = None  # due now: the next claim takes it
-        self._slot_freed.clear()
+        if self.completed - self._claimed_at >= self._batch:
+            return  # finished while the claim was under way
         waiters = [
             asyncio.ensure_future(self.rt.store.wait_for_work(timeout)),
             asyncio.ensure_future(self._slot_freed.wait()),

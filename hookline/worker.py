@@ -61,6 +61,7 @@ class Worker(ABC, Generic[U]):
         self._recording: dict[asyncio.Task[None], U] = {}  # gave the slot up, not finished
         self._queue: deque[tuple[U, float]] = deque()  # claimed, not started: (unit, when claimed)
         self._releasing: set[asyncio.Task[None]] = set()
+        self.completed = 0  # units finished since the start
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -116,6 +117,11 @@ class Worker(ABC, Generic[U]):
         while more than ``concurrency`` units wait to record their results)."""
         backlog = max(0, len(self._recording) - self.concurrency)
         return self.concurrency - len(self._inflight) + self.ahead - len(self._queue) - backlog
+
+    @property
+    def held(self) -> int:
+        """Units claimed and not finished: in flight, queued, or recording their results."""
+        return len(self._inflight) + len(self._queue) + len(self._recording)
 
     def free_slot(self) -> None:
         """Called from :meth:`handle`: what is left of this unit does not need its slot (only
@@ -223,6 +229,7 @@ class Worker(ABC, Generic[U]):
             if self._recording.pop(finished, None) is None:
                 self._inflight.pop(finished, None)
                 self._start_queued()
+            self.completed += 1
             self.finished()
 
         task.add_done_callback(done)
