@@ -16,7 +16,7 @@ from bench.harness import Row, say
 
 
 def benchmarks(quick: bool) -> dict[str, Callable[[], list[Row]]]:
-    from bench import dispatch, e2e, ingest, memory, postgres_scaling, soak
+    from bench import dispatch, e2e, ingest, memory, postgres_scaling, slow_subscriber, soak
 
     return {
         "ingest": lambda: ingest.run(runs=1 if quick else 3, duration=4 if quick else 10),
@@ -24,6 +24,7 @@ def benchmarks(quick: bool) -> dict[str, Callable[[], list[Row]]]:
         "e2e": lambda: e2e.run(runs=1 if quick else 3),
         "memory": lambda: memory.run(100_000, 10_000) if quick else memory.run(),
         "postgres": lambda: postgres_scaling.run(4000, 1) if quick else postgres_scaling.run(),
+        "slowsub": lambda: slow_subscriber.run(runs=1, jobs=200) if quick else slow_subscriber.run(),
         "soak": lambda: soak.run(quick),
     }
 
@@ -32,7 +33,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("names", nargs="*", help="ingest, dispatch, e2e, memory, postgres, soak (default: all)")
+    parser.add_argument(
+        "names", nargs="*", help="ingest, dispatch, e2e, memory, postgres, slowsub, soak (default: all)"
+    )
     parser.add_argument("--quick", action="store_true", help="smaller and shorter runs")
     args = parser.parse_args()
     available = benchmarks(args.quick)

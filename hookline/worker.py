@@ -5,11 +5,20 @@ A stop event; a bound on units of work in flight (``concurrency``); claim due wo
 with a lease (:meth:`Worker.claim`, at most ``claim_batch`` at a time), run one task per unit
 (:meth:`Worker.handle`), and claim again at once while claims come back full, else wait for a
 reason to look again (:meth:`Worker.idle`: by default a unit finishing, :meth:`Worker.wake`, or
-``interval`` seconds). ``stop`` stops claiming, lets in-flight units finish for a grace period,
-cancels the rest and gives back what they held (:meth:`Worker.release`) so nothing waits for a
-lease to expire, then closes the worker's resources. A unit that raises is logged and dropped: its
-lease expires and the work is claimed again. A claim that fails is logged and tried again after
-``interval``.
+``interval`` seconds). ``stop`` stops claiming, gives back what was claimed but not started, lets
+in-flight units finish for a grace period, cancels the rest and gives back what they held
+(:meth:`Worker.release`) so nothing waits for a lease to expire, then closes the worker's
+resources. A unit that raises is logged and dropped: its lease expires and the work is claimed
+again. A claim that fails is logged and tried again after ``interval``.
+
+With ``ahead`` > 0 a worker claims up to ``ahead`` units more than it has free slots and keeps them
+in a local queue, leased; a unit finishing starts the next queued one at once, from its done
+callback, so a slot never waits for a claim's round trip to the store (against subscribers that
+answer in 50 ms, that round trip was what kept a dispatcher below its ceiling). A queued unit is
+started only while :meth:`Worker.fresh` says the time it waited leaves its lease enough room;
+otherwise it is given back. A unit whose remaining work is only recording its result may give its
+slot up early (:meth:`Worker.free_slot`); it still counts as unfinished at shutdown, and while more
+than ``concurrency`` such units wait on the store, claims wait for them.
 """
 
 from __future__ import annotations
@@ -17,7 +26,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from abc import ABC, abstractmethod
+from collections import deque
 from typing import Generic, TypeVar
 
 from hookline.ids import ulid
@@ -38,13 +49,19 @@ class Worker(ABC, Generic[U]):
         interval: float,
         owner: str | None = None,
         claim_batch: int | None = None,
+        ahead: int = 0,
     ) -> None:
         self.rt = rt
         self.concurrency = concurrency
         self.interval = interval
         self.claim_batch = claim_batch
+        self.ahead = ahead
         self.owner = owner or f"{self.name}-{ulid()[-10:]}"
-        self._inflight: dict[asyncio.Task[None], U] = {}
+        self._inflight: dict[asyncio.Task[None], U] = {}  # holding a slot
+        self._recording: dict[asyncio.Task[None], U] = {}  # gave the slot up, not finished
+        self._queue: deque[tuple[U, float]] = deque()  # claimed, not started: (unit, when claimed)
+        self._releasing: set[asyncio.Task[None]] = set()
+        self.completed = 0  # units finished since the start
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -59,7 +76,13 @@ class Worker(ABC, Generic[U]):
         """Do one unit of work and record its result (ending its lease)."""
 
     async def release(self, units: list[U]) -> None:
-        """Give back units cancelled at shutdown (default: let their leases expire)."""
+        """Give back units not done: cancelled or never started at shutdown, or queued too long
+        (default: let their leases expire)."""
+
+    def fresh(self, unit: U, waited: float) -> bool:
+        """Whether a unit that waited ``waited`` seconds in the local queue may still be started
+        (its lease leaves room for the work); else it is given back."""
+        return True
 
     async def open(self) -> None:
         """Acquire resources (HTTP clients) before the first claim."""
@@ -68,8 +91,9 @@ class Worker(ABC, Generic[U]):
         """Release resources after the last unit."""
 
     async def idle(self, *, free: int, claimed: int) -> None:
-        """Wait for a reason to claim again, after a claim of ``claimed`` units with ``free`` slots
-        (0: none was made, the worker is full): a unit finishing, :meth:`wake`, or ``interval``."""
+        """Wait for a reason to claim again, after a claim of ``claimed`` units with room for
+        ``free`` (free slots plus the queue's free places; 0: no claim was made, the worker is
+        full): a unit finishing, :meth:`wake`, or ``interval``."""
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), self.interval)
@@ -82,6 +106,31 @@ class Worker(ABC, Generic[U]):
     @property
     def inflight(self) -> int:
         return len(self._inflight)
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    @property
+    def room(self) -> int:
+        """How many units a claim may take now: free slots plus free places in the queue (fewer
+        while more than ``concurrency`` units wait to record their results)."""
+        backlog = max(0, len(self._recording) - self.concurrency)
+        return self.concurrency - len(self._inflight) + self.ahead - len(self._queue) - backlog
+
+    @property
+    def held(self) -> int:
+        """Units claimed and not finished: in flight, queued, or recording their results."""
+        return len(self._inflight) + len(self._queue) + len(self._recording)
+
+    def free_slot(self) -> None:
+        """Called from :meth:`handle`: what is left of this unit does not need its slot (only
+        recording the result), so the next unit may start now."""
+        task = asyncio.current_task()
+        if task is not None and task in self._inflight:
+            self._recording[task] = self._inflight.pop(task)
+            self._start_queued()
+            self.finished()
 
     @property
     def stopping(self) -> bool:
@@ -101,9 +150,19 @@ class Worker(ABC, Generic[U]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._inflight:
-            _, pending = await asyncio.wait(list(self._inflight), timeout=grace)
-            unfinished = [self._inflight[t] for t in pending]
+        if self._queue:
+            unstarted = [unit for unit, _ in self._queue]
+            self._queue.clear()
+            try:
+                await self.release(unstarted)
+            except Exception:
+                log.exception("%s: giving back unstarted units failed; their leases will expire", self.name)
+        if self._releasing:
+            await asyncio.gather(*self._releasing, return_exceptions=True)
+        units = {**self._inflight, **self._recording}
+        if units:
+            _, pending = await asyncio.wait(list(units), timeout=grace)
+            unfinished = [units[t] for t in pending]
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
@@ -123,8 +182,8 @@ class Worker(ABC, Generic[U]):
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
-            free = self.concurrency - len(self._inflight)
-            asked = min(free, self.claim_batch) if self.claim_batch else free
+            room = self.room
+            asked = min(room, self.claim_batch) if self.claim_batch else room
             claimed = 0
             if asked > 0:
                 try:
@@ -133,19 +192,44 @@ class Worker(ABC, Generic[U]):
                     log.exception("%s: claiming work failed; trying again in %g s", self.name, self.interval)
                     await asyncio.sleep(self.interval)
                     continue
-                for unit in units:
-                    self._spawn(unit)
+                claimed_at = time.monotonic()
+                self._queue.extend((unit, claimed_at) for unit in units)
+                self._start_queued()
                 claimed = len(units)
                 if claimed >= asked:
                     continue  # there may be more due right now
-            await self.idle(free=max(0, free), claimed=claimed)
+            await self.idle(free=max(0, room), claimed=claimed)
+
+    def _start_queued(self) -> None:
+        """Start queued units in the free slots (the stale ones are given back instead)."""
+        stale: list[U] = []
+        while self._queue and len(self._inflight) < self.concurrency and not self._stopping.is_set():
+            unit, claimed_at = self._queue.popleft()
+            if self.fresh(unit, time.monotonic() - claimed_at):
+                self._spawn(unit)
+            else:
+                stale.append(unit)
+        if stale:
+            task = asyncio.create_task(self._release_stale(stale), name=f"{self.name}-release")
+            self._releasing.add(task)
+            task.add_done_callback(self._releasing.discard)
+
+    async def _release_stale(self, units: list[U]) -> None:
+        log.warning("%s: giving back %d units that waited too long to start", self.name, len(units))
+        try:
+            await self.release(units)
+        except Exception:
+            log.exception("%s: giving back leases failed; they will expire", self.name)
 
     def _spawn(self, unit: U) -> None:
         task = asyncio.create_task(self._guarded(unit), name=f"{self.name}-unit")
         self._inflight[task] = unit
 
         def done(finished: asyncio.Task[None]) -> None:
-            self._inflight.pop(finished, None)
+            if self._recording.pop(finished, None) is None:
+                self._inflight.pop(finished, None)
+                self._start_queued()
+            self.completed += 1
             self.finished()
 
         task.add_done_callback(done)

@@ -14,8 +14,19 @@ from tests.support import wait_for
 class ListWorker(Worker[int]):
     name = "list-worker"
 
-    def __init__(self, units: list[int], *, hold: float = 0.0, concurrency: int = 3, fail_claims: int = 0) -> None:
-        super().__init__(None, concurrency=concurrency, interval=0.02)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        units: list[int],
+        *,
+        hold: float = 0.0,
+        concurrency: int = 3,
+        fail_claims: int = 0,
+        ahead: int = 0,
+        stale: frozenset[int] = frozenset(),
+    ) -> None:
+        super().__init__(None, concurrency=concurrency, interval=0.02, ahead=ahead)  # type: ignore[arg-type]
+        self.stale = stale
+        self.gate = asyncio.Event()  # units >= 100 wait for it
         self.units = units
         self.hold = hold
         self.fail_claims = fail_claims
@@ -35,8 +46,13 @@ class ListWorker(Worker[int]):
         self.most = max(self.most, self.inflight)
         if unit < 0:
             raise ValueError("a broken unit")
+        if unit >= 100:
+            await self.gate.wait()
         await asyncio.sleep(self.hold)
         self.done.append(unit)
+
+    def fresh(self, unit: int, waited: float) -> bool:
+        return unit not in self.stale
 
     async def release(self, units: list[int]) -> None:
         self.released += units
@@ -68,3 +84,35 @@ async def test_stop_gives_back_what_is_still_in_flight_after_the_grace() -> None
     await worker.stop(grace=0.1)
     assert sorted(worker.released) == [1, 2, 3] and worker.done == [] and worker.closed
     assert worker.units == [4]  # not claimed once stopping
+
+
+async def test_claims_run_ahead_into_a_queue_that_fills_each_freed_slot() -> None:
+    worker = ListWorker([100, 101, 102, 1, 2, 3, 4], ahead=2)
+    await worker.start()
+    await wait_for(lambda: worker.inflight == 3 and worker.queued == 2, what="3 in flight, 2 queued")
+    assert worker.units == [3, 4]  # claimed no further than the slots and the queue
+    worker.gate.set()
+    await wait_for(lambda: len(worker.done) == 7, what="every unit")
+    await worker.stop()
+    assert worker.most == 3 and worker.released == []
+
+
+async def test_stop_gives_back_what_is_queued_and_never_starts_it() -> None:
+    worker = ListWorker([100, 101, 102, 1, 2], ahead=2)
+    await worker.start()
+    await wait_for(lambda: worker.queued == 2, what="two units queued")
+    stopping = asyncio.create_task(worker.stop(grace=5))
+    await wait_for(lambda: worker.released == [1, 2], what="the queued units given back")
+    worker.gate.set()
+    await stopping
+    assert sorted(worker.done) == [100, 101, 102]  # in flight: allowed to finish
+
+
+async def test_a_queued_unit_that_waited_too_long_is_given_back_not_started() -> None:
+    worker = ListWorker([100, 101, 102, 1, 2], ahead=2, stale=frozenset({1}))
+    await worker.start()
+    await wait_for(lambda: worker.queued == 2, what="two units queued")
+    worker.gate.set()
+    await wait_for(lambda: worker.released == [1] and len(worker.done) == 4, what="1 given back, the rest done")
+    await worker.stop()
+    assert 1 not in worker.done
