@@ -18,6 +18,26 @@ class SinkStats:
     last: float = 0.0
 
 
+def next_request(buffer: bytes) -> tuple[bytes, bytes, bytes] | None:
+    """The first whole request in ``buffer`` — (its head, its body, what follows it) — or None while
+    it is not all there. Parses no more than the end of the headers and Content-Length: the sinks
+    must cost far less per request than what they measure."""
+    end = buffer.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    head = buffer[:end]
+    lowered = head.lower()
+    at = lowered.find(b"content-length:")
+    length = 0
+    if at >= 0:
+        stop = lowered.find(b"\r\n", at)
+        length = int(lowered[at + 15 : stop if stop > 0 else None])
+    size = end + 4 + length
+    if len(buffer) < size:
+        return None
+    return head, buffer[end + 4 : size], buffer[size:]
+
+
 class SinkProtocol(asyncio.Protocol):
     """Answers 200 to every request on a keep-alive connection, counting them; parses no more
     than the end of the headers and Content-Length."""
@@ -32,20 +52,8 @@ class SinkProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        while True:
-            end = self.buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head = self.buffer[:end].lower()
-            at = head.find(b"content-length:")
-            length = 0
-            if at >= 0:
-                stop = head.find(b"\r\n", at)
-                length = int(head[at + 15 : stop if stop > 0 else None])
-            size = end + 4 + length
-            if len(self.buffer) < size:
-                return
-            self.buffer = self.buffer[size:]
+        while (found := next_request(self.buffer)) is not None:
+            self.buffer = found[2]
             now = time.perf_counter()
             if self.stats.count == 0:
                 self.stats.first = now

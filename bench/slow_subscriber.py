@@ -47,6 +47,7 @@ import orjson
 from bench import harness
 from bench.harness import Row, say
 from bench.pgfleet import DEFAULT_PG, admin, build_template, run_loop, run_once, until
+from bench.sink import next_request
 
 DELAY = 0.05
 IN_FLIGHT = 24
@@ -109,22 +110,9 @@ class SlowSubscriber(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        while True:
-            end = self.buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head = self.buffer[:end]
-            lowered = head.lower()
-            at = lowered.find(b"content-length:")
-            length = 0
-            if at >= 0:
-                stop = lowered.find(b"\r\n", at)
-                length = int(lowered[at + 15 : stop if stop > 0 else None])
-            size = end + 4 + length
-            if len(self.buffer) < size:
-                return
-            body, self.buffer = self.buffer[end + 4 : size], self.buffer[size:]
-            self._record(head, lowered, body)
+        while (found := next_request(self.buffer)) is not None:
+            head, body, self.buffer = found
+            self._record(head, head.lower(), body)
             asyncio.get_running_loop().call_later(DELAY, self._answer)
 
     def _record(self, head: bytes, lowered: bytes, body: bytes) -> None:
