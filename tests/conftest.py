@@ -67,9 +67,24 @@ async def pg_url() -> AsyncIterator[str]:
         yield url
 
 
+# Modules whose tests take 5-50 s each (schemathesis, SIGKILL, several processes, the browser): run
+# first, so that with two pytest processes neither is left with one of them at the end.
+LONG_FIRST = (
+    "tests/hookline/test_openapi.py",
+    "tests/hookline/test_openapi_scopes.py",
+    "tests/dispatcher/test_crash_delivery.py",
+    "tests/test_multiprocess.py",
+    "tests/test_durability.py",
+    "tests/test_rate_limit_multiprocess.py",
+    "tests/dispatcher/test_slots.py",
+    "tests/upstream/test_commands.py",
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Set a test's database up before its servers, so that they stop before it is dropped
-    (fixtures are torn down in the reverse order of their set-up)."""
+    """Run the long modules first (``LONG_FIRST``). Set a test's database up before its servers, so
+    that they stop before it is dropped (fixtures are torn down in the reverse order of their set-up)."""
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in LONG_FIRST)  # stable: the rest keep their order
     for item in items:
         names: list[str] | None = getattr(item, "fixturenames", None)
         if not names or "hookline_factory" not in names:
