@@ -101,3 +101,18 @@ async def test_pruning_runs_in_batches_until_nothing_old_is_left(database_url: s
         assert seen == [JOB_BATCH, JOB_BATCH * 2, total]
     finally:
         await store.close()
+
+
+async def test_an_attempt_finished_after_its_job_was_erased_leaves_no_row(store: Store, tmp_path: Path) -> None:
+    """A dispatcher sending a delivery while its job is erased records nothing when it finishes:
+    erasure leaves no attempt row behind (retention would never find one without its delivery)."""
+    from tests.hookline.test_store import claim, completion, subscription
+
+    await store.create_subscription(subscription())
+    result = await store.record_callback(success("T9", time.time(), image=False))
+    (in_flight,) = await claim(store)
+
+    assert (await erase_jobs(store, tmp_path, [str(result.job_id)]))["deliveries"] == 1
+    await store.complete_delivery(completion(in_flight, "delivered", success=True), time.time(), 1e9)
+
+    assert await store.delivery_attempts(in_flight.delivery_id) == []

@@ -40,8 +40,10 @@ SELECT d.id, d.event_id, d.subscription_id, d.job_id, d.attempts, s.url, s.secre
  ORDER BY d.next_attempt_at LIMIT :limit
 
 -- name: insert_attempts
+-- Not for a delivery erased (with its job) while it was being sent: no row without its delivery.
 INSERT INTO attempts (id, delivery_id, attempted_at, status_code, latency_ms, error, response_body)
-VALUES (:id, :delivery_id, :attempted_at, :status_code, :latency_ms, :error, :response_body)
+SELECT :id, :delivery_id, :attempted_at, :status_code, :latency_ms, :error, :response_body
+ WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = :delivery_id)
 
 -- name: finish_attempts
 UPDATE deliveries SET status = :status, attempts = attempts + 1,
