@@ -92,8 +92,13 @@ class Dispatcher(Worker[Claim]):
         self._slot_freed.set()
         self._batch_free.set()
 
+    @property
+    def _batch_finished(self) -> bool:
+        """Whether a batch of units finished since the last claim began (worth claiming again)."""
+        return self.completed - self._claimed_at >= self._batch
+
     def finished(self) -> None:
-        if self.completed - self._claimed_at >= self._batch:
+        if self._batch_finished:
             self._slot_freed.set()
         if self.room >= self._low_water:
             self._batch_free.set()
@@ -124,7 +129,7 @@ class Dispatcher(Worker[Claim]):
             timeout = min(IDLE_POLL, max(0.005, self._next_retry_at - self.rt.clock.now()))
             if timeout <= 0.005:
                 self._next_retry_at = None  # due now: the next claim takes it
-        if self.completed - self._claimed_at >= self._batch:
+        if self._batch_finished:
             return  # finished while the claim was under way
         waiters = [
             asyncio.ensure_future(self.rt.store.wait_for_work(timeout)),
