@@ -1,5 +1,7 @@
-"""Operational events in the store (see :mod:`hookline.operational`): worked out from what a batch
-of delivery attempts did, and written in the same transaction as the attempts that caused them.
+"""Subscription health and operational events in the store (see :mod:`hookline.operational`):
+worked out from what a batch of delivery attempts did, and written in the same transaction as the
+attempts that caused them (on both backends; PostgreSQL's ``hookline_complete`` writes a batch of
+successes alone, and only hands over the subscriptions whose recovery is owed).
 
 Each subscription counts its failed attempts in a row (``consecutive_failures``, reset by a
 success): crossing :data:`~hookline.operational.FAILING_AFTER` makes it ``failing``, a success
@@ -8,6 +10,7 @@ while at or above it ``recovered``."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from hookline.fanout import NewDelivery
 from hookline.ids import new_id
@@ -15,7 +18,7 @@ from hookline.models import Event
 from hookline.operational import FAILING_AFTER, build
 from hookline.store import receiving, rows
 from hookline.store.driver import Tx
-from hookline.store.health import Health
+from hookline.subscription_health import Health
 
 
 @dataclass(slots=True)
@@ -91,3 +94,36 @@ class Notices:
         ]
         await receiving.insert_deliveries(tx, planned)
         self.events = []
+
+
+HEALTH = ("id", "success_at", "failing_since", "throttled_until", "disable_reason", "now", "consecutive_failures")
+
+
+async def write_health(tx: Tx, health: dict[str, Health], notices: Notices, count: int) -> list[str | None]:
+    """Write what each subscription's :class:`Health` says (noting the operational events it
+    causes); return, for each of the batch's ``count`` attempts, the reason if recording it
+    disabled its subscription (one attempt per disabling: ``Health.blamed``)."""
+    updates: list[tuple[Any, ...]] = []
+    disabled: list[str | None] = [None] * count
+    paused: list[str] = []
+    for r in await tx.fetch("lock_subscription_health", ids=sorted(health)):
+        h = health[r["id"]]
+        failing = h.failing_since(r["failing_since"])
+        throttled_until = r["throttled_until"]
+        if h.throttle_until is not None:
+            throttled_until = max(throttled_until or 0.0, h.throttle_until)
+        reason = h.reason_to_disable(failing) if r["enabled"] else None
+        if reason is not None:
+            paused.append(r["id"])
+            if h.blamed is not None:
+                disabled[h.blamed] = reason
+        # A count of 4 or more with failing_since cleared: a success whose recovery is still owed.
+        owed = r["failing_since"] is None
+        in_a_row = notices.health(r["id"], r["url"], r["consecutive_failures"], h, reason, owed=owed)
+        updates.append((r["id"], h.success_at, failing, throttled_until, reason, h.now, in_a_row))
+    await tx.many("save_health", HEALTH, updates)
+    if paused:
+        await tx.execute("pause_subscriptions", ids=paused)
+    if paused or any(h.throttle_until is not None for h in health.values()):
+        tx.subscriptions_changed()
+    return disabled

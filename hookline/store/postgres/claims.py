@@ -26,8 +26,8 @@ from hookline.operational import FAILING_AFTER, build
 from hookline.store import rows
 from hookline.store.driver import Row, Tx
 from hookline.store.groupcommit import GroupCommitter, Op
-from hookline.store.health import Health
-from hookline.store.operational import Notices
+from hookline.store.operational import Notices, write_health
+from hookline.subscription_health import Health
 
 if TYPE_CHECKING:
     from hookline.store.postgres.driver import PostgresDriver, PostgresTx
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 # healthy subscription, completions from every dispatcher would otherwise all write (and lock) its
 # row. ``failing_since`` is always cleared at once.
 SUCCESS_RESOLUTION = 1.0
-HEALTH = ("id", "success_at", "failing_since", "throttled_until", "disable_reason", "now", "consecutive_failures")
 
 
 class PostgresClaims:
@@ -146,10 +145,7 @@ async def _complete(tx: PostgresTx, items: list[tuple[Completion, float, float]]
                 if c.delivery_id in applied and c.subscription_id not in succeeded:
                     failing.setdefault(c.subscription_id, Health(now, disable_after)).add(c, position)
             if failing:
-                for sub_id, reason in (await _write_health(tx, failing, notices)).items():
-                    blamed = failing[sub_id].blamed
-                    if blamed is not None:
-                        disabled[blamed] = reason
+                disabled = await write_health(tx, failing, notices, len(items))
             await notices.dead(tx, [r["id"] for r in finished if r["status"] == "dead"], now)
             await notices.write(tx)
     return disabled, any(r["status"] != "pending" for r in finished)
@@ -174,27 +170,3 @@ async def _settle_recoveries(tx: Tx, notices: Notices, sub_ids: list[str], now: 
 
 def _only_succeeded(h: Health) -> bool:
     return h.failed_at is None and h.disable_reason is None and h.throttle_until is None
-
-
-async def _write_health(tx: Tx, health: dict[str, Health], notices: Notices) -> dict[str, str]:
-    """Write each subscription's new health (noting the operational events it causes); return the
-    ones this disabled, with the reason."""
-    updates: list[tuple[Any, ...]] = []
-    disabled: dict[str, str] = {}
-    for r in await tx.fetch("lock_subscription_health", ids=sorted(health)):
-        h = health[r["id"]]
-        failing = h.failing_since(r["failing_since"])
-        throttled_until = r["throttled_until"]
-        if h.throttle_until is not None:
-            throttled_until = max(throttled_until or 0.0, h.throttle_until)
-        reason = h.reason_to_disable(failing) if r["enabled"] else None
-        if reason is not None:
-            disabled[r["id"]] = reason
-        # A count of 4 or more with failing_since cleared: a success whose recovery is still owed.
-        owed = r["failing_since"] is None
-        in_a_row = notices.health(r["id"], r["url"], r["consecutive_failures"], h, reason, owed=owed)
-        updates.append((r["id"], h.success_at, failing, throttled_until, reason, h.now, in_a_row))
-    await tx.many("save_health", HEALTH, updates)
-    if disabled:
-        await tx.execute("pause_subscriptions", ids=list(disabled))
-    return disabled

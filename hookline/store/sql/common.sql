@@ -283,8 +283,11 @@ SELECT d.id, d.event_id, d.event_type, d.job_id, d.attempts, d.last_error, d.sub
  WHERE d.id = ANY(:ids) AND d.status = 'dead' AND d.event_type LIKE 'job.%'
  ORDER BY d.id
 
--- name: failures_in_a_row
-SELECT consecutive_failures, url FROM subscriptions WHERE id = :id
+-- name: lock_subscription_health
+-- Health after a batch of attempts (on PostgreSQL, one with failures: a batch of successes is
+-- hookline_complete's): lock the rows in id order, then write what Python computed from them.
+SELECT id, failing_since, throttled_until, enabled, consecutive_failures, url FROM subscriptions
+ WHERE id = ANY(:ids) ORDER BY id FOR UPDATE
 
 -- name: set_failures_in_a_row
 UPDATE subscriptions SET consecutive_failures = :count WHERE id = :id

@@ -111,12 +111,6 @@ SELECT * FROM hookline_complete(:a_id, :a_delivery_id, :a_attempted_at, :a_statu
 -- name: lease_of
 SELECT lease_until FROM deliveries WHERE id = :id
 
--- name: lock_subscription_health
--- Health after a batch of attempts with failures (successes are hookline_complete's): lock the
--- rows in id order, then write what Python computed from them.
-SELECT id, failing_since, throttled_until, enabled, consecutive_failures, url FROM subscriptions
- WHERE id = ANY(:ids) ORDER BY id FOR UPDATE
-
 -- name: save_health
 UPDATE subscriptions SET last_success_at = COALESCE(u.success_at, subscriptions.last_success_at),
        failing_since = u.failing_since, throttled_until = u.throttled_until,

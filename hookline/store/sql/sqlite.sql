@@ -66,24 +66,15 @@ UPDATE deliveries SET next_attempt_at = :now WHERE n = (
                       AND status = 'pending' AND next_attempt_at IS NOT NULL)
    AND EXISTS (SELECT 1 FROM subscriptions WHERE id = :subscription_id AND enabled AND NOT paused)
 
--- name: subscription_succeeded
-UPDATE subscriptions SET last_success_at = :at, failing_since = NULL WHERE id = :id
-
--- name: subscription_failed
-UPDATE subscriptions SET failing_since = COALESCE(failing_since, :at) WHERE id = :id
-
--- name: subscription_throttled
-UPDATE subscriptions SET throttled_until = MAX(COALESCE(throttled_until, 0), :until) WHERE id = :id
-
--- name: disable_subscription
-UPDATE subscriptions SET enabled = FALSE, disabled_reason = :reason, updated_at = :now WHERE id = :id AND enabled
-
--- name: disable_if_failing_since
-UPDATE subscriptions SET enabled = FALSE, disabled_reason = :reason, updated_at = :now
- WHERE id = :id AND enabled AND failing_since IS NOT NULL AND failing_since <= :cutoff
-
--- name: failing_since
-SELECT failing_since FROM subscriptions WHERE id = :id
+-- name: save_health
+-- One row at a time (PostgreSQL's is one statement over arrays).
+UPDATE subscriptions SET last_success_at = COALESCE(:success_at, last_success_at),
+       failing_since = :failing_since, throttled_until = :throttled_until,
+       enabled = enabled AND :disable_reason IS NULL,
+       disabled_reason = COALESCE(:disable_reason, disabled_reason),
+       updated_at = CASE WHEN :disable_reason IS NULL THEN updated_at ELSE :now END,
+       consecutive_failures = :consecutive_failures
+ WHERE id = :id
 
 -- the event feed --------------------------------------------------------------------------------
 

@@ -21,8 +21,8 @@ from hookline.events import assemble
 from hookline.models import Claim, Completion
 from hookline.store import rows
 from hookline.store.driver import Tx
-from hookline.store.health import Health
-from hookline.store.operational import Notices
+from hookline.store.operational import Notices, write_health
+from hookline.subscription_health import Health
 
 if TYPE_CHECKING:
     from hookline.store.sqlite.driver import SqliteDriver
@@ -156,18 +156,8 @@ class SqliteClaims:
             if promote:
                 await tx.many("promote_next", ("now", "subscription_id", "job_id"), promote)
                 tx.wake = True
-        disabled: list[str | None] = [None] * len(items)
         notices = Notices()
-        for sub_id, h in health.items():
-            reason = await _apply_health(tx, sub_id, h)
-            if reason is not None and h.blamed is not None:
-                disabled[h.blamed] = reason
-            row = await tx.fetch_one("failures_in_a_row", id=sub_id)
-            if row is not None:
-                before = row["consecutive_failures"]
-                after = notices.health(sub_id, row["url"], before, h, reason)
-                if after != before:
-                    await tx.execute("set_failures_in_a_row", count=after, id=sub_id)
+        disabled = await write_health(tx, health, notices, len(items))
         dead = [c.delivery_id for _, c, _, _ in applied if c.status == "dead"]
         await notices.dead(tx, dead, max((now for _, _, now, _ in applied), default=0.0))
         await notices.write(tx)
@@ -186,30 +176,3 @@ class SqliteClaims:
 
     def forget(self, tx: Tx, delivery_id: str) -> None:
         self.leases.drop(delivery_id)
-
-
-async def _apply_health(tx: Tx, sub_id: str, h: Health) -> str | None:
-    """Update the subscription's health; return the reason if this disabled it."""
-    if h.success_at is not None:
-        await tx.execute("subscription_succeeded", at=h.success_at, id=sub_id)
-    elif h.failed_at is not None:
-        await tx.execute("subscription_failed", at=h.failed_at, id=sub_id)
-    if h.throttle_until is not None:
-        await tx.execute("subscription_throttled", until=h.throttle_until, id=sub_id)
-    disabled: str | None = None
-    if h.disable_reason is not None:
-        if await tx.execute("disable_subscription", reason=h.disable_reason, now=h.now, id=sub_id):
-            disabled = h.disable_reason
-    elif h.success_at is None and h.failed_at is not None:
-        row = await tx.fetch_one("failing_since", id=sub_id)
-        reason = h.reason_to_disable(row["failing_since"] if row is not None else None)
-        cutoff = h.now - h.disable_after
-        if reason is not None and await tx.execute(
-            "disable_if_failing_since", reason=reason, now=h.now, id=sub_id, cutoff=cutoff
-        ):
-            disabled = reason
-    if disabled is not None:
-        await tx.execute("pause_subscriptions", ids=[sub_id])
-    if disabled is not None or h.throttle_until is not None:
-        tx.subscriptions_changed()
-    return disabled
