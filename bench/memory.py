@@ -45,9 +45,7 @@ def build(data_dir: Path, sink_url: str, events: int, pending: int) -> None:
     """``events`` events (each with its callback, as ingest writes them), ``pending`` of them with a
     pending delivery (the newest, each the head of its chain)."""
     sub_id = asyncio.run(_create(data_dir, sink_url))
-    template = orjson.loads(
-        (harness.ROOT / "tests" / "fixtures" / "mjproxy-blend-06-in-progress-46.json").read_bytes()
-    )
+    template = orjson.loads((harness.ROOT / "tests" / "fixtures" / "mjproxy-blend-06-in-progress-46.json").read_bytes())
     conn = sqlite3.connect(data_dir / "hookline.db", isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = OFF")  # building a fixture, not serving: speed over durability

@@ -30,10 +30,10 @@ import orjson
 
 from bench import harness
 from bench.cpu import cpu_seconds, machine_busy, postgres_cpu, postgres_used
+from hookline.changes import SubscriptionChanges
 from hookline.clock import SystemClock
 from hookline.models import Inbound
-from hookline.store.base import SubscriptionChanges
-from hookline.store.postgres import PostgresStore
+from hookline.store import postgres_store
 from receiver.adapters import ADAPTERS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,7 +61,7 @@ async def build_template(
     own = store is None
     if own:
         await admin(admin_dsn, f'CREATE DATABASE "{name}"')
-        store = PostgresStore(dsn_for(admin_dsn, name), clock=SystemClock())
+        store = postgres_store(dsn_for(admin_dsn, name), clock=SystemClock())
         await store.open()
     try:
         now = time.time()
@@ -98,7 +98,7 @@ def callback(job: int, step: int = 0) -> Inbound:
 async def enable_all(dsn: str) -> None:
     """Enable every subscription the way an operator would: their deliveries become due, and the
     dispatchers hear of it by NOTIFY."""
-    store = PostgresStore(dsn, clock=SystemClock(), max_connections=1)
+    store = postgres_store(dsn, clock=SystemClock(), max_connections=1)
     await store.open(migrate=False)
     try:
         conn = await asyncpg.connect(dsn)

@@ -28,9 +28,9 @@ from dispatcher.sender import Sender
 from hookline.egress import EgressGuard
 from hookline.ids import new_id
 from hookline.models import Claim
+from hookline.ratelimit import MARGIN
 from hookline.retry import AttemptResult, RetryPolicy
 from hookline.runtime import Runtime
-from hookline.store.rates import MARGIN
 from hookline.worker import Worker
 
 log = logging.getLogger(__name__)

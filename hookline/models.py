@@ -365,3 +365,12 @@ class Completion:
 class Page(Generic[T]):
     items: list[T]
     next_cursor: str | None
+
+
+@dataclass(slots=True)
+class Backlog:
+    """Deliveries waiting to be sent (the oldest since when) and dead ones (``/metrics``, ``hookline info``)."""
+
+    pending: int
+    oldest_pending_at: float | None
+    dead: int

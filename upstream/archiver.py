@@ -18,7 +18,7 @@ import random
 from hookline.egress import EgressGuard
 from hookline.retry import RetryPolicy
 from hookline.runtime import Runtime
-from hookline.store.work import ArchiveClaim, ArchivedImage
+from hookline.upstream_work import ArchiveClaim, ArchivedImage
 from upstream.archive import Archive
 from upstream.images import ImageError, ImageFetcher
 from upstream.worker import Worker

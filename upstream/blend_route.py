@@ -15,11 +15,11 @@ from starlette.routing import Route
 from hookline.api.auth import scoped
 from hookline.api.http import JSONResponse, read_json_object
 from hookline.api.subscriptions import build_subscription
+from hookline.changes import NewJob
 from hookline.egress import EgressGuard
 from hookline.ids import new_id
 from hookline.runtime import Runtime
-from hookline.store.base import NewJob
-from hookline.store.work import NewSubmission
+from hookline.upstream_work import NewSubmission
 from upstream import blend
 from upstream.images import ImageFetcher
 from upstream.providers import useapi_channel

@@ -28,7 +28,7 @@ from hookline import statemachine
 from hookline.models import TERMINAL, Snapshot
 from hookline.nesting import MAX_DEPTH, too_deep
 from hookline.runtime import Runtime
-from hookline.store.work import PollClaim
+from hookline.upstream_work import PollClaim
 from receiver import ingest
 from receiver.adapters import ADAPTERS, AdapterError, NoStatus
 from upstream.client import Polled, UpstreamClient

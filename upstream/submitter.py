@@ -24,7 +24,7 @@ import orjson
 
 from hookline.errors import UpstreamError
 from hookline.runtime import Runtime
-from hookline.store.work import SubmissionClaim
+from hookline.upstream_work import SubmissionClaim
 from receiver import ingest
 from upstream.client import Answer, SubmitOutcome, UpstreamClient, failed, raw_of
 from upstream.providers import build_clients

@@ -14,10 +14,10 @@ from starlette.routing import Route
 from hookline.api import fields
 from hookline.api.auth import ADMIN, KEY_PREFIX, SCOPES, scoped
 from hookline.api.http import JSONResponse, parse_time, path_id, read_json_object
+from hookline.apikeys import ApiKey, key_hash
 from hookline.errors import InputError
 from hookline.ids import new_id
 from hookline.runtime import Runtime
-from hookline.store.apikeys import ApiKey, key_hash
 
 KEY_FIELDS = ("name", "scopes", "expires_at")
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")

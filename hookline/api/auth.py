@@ -23,9 +23,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hookline.api.http import Handler
+from hookline.apikeys import key_hash
 from hookline.errors import Forbidden, Unauthorized
 from hookline.runtime import Runtime
-from hookline.store.apikeys import key_hash
 
 SCOPES: dict[str, str] = {
     "jobs:read": "read jobs, their timelines and the callback log",

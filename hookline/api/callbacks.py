@@ -9,8 +9,8 @@ from starlette.routing import Route
 from hookline.api.auth import scoped
 from hookline.api.http import JSONResponse, page_body, query_choice, query_cursor, query_limit
 from hookline.models import OUTCOMES, PROVIDERS
+from hookline.queries import CallbackQuery
 from hookline.runtime import Runtime
-from hookline.store.base import CallbackQuery
 
 
 def routes(rt: Runtime) -> list[Route]:

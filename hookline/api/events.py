@@ -20,8 +20,8 @@ from hookline.api.http import query_choice, query_limit, query_text
 from hookline.catalogue import catalogue
 from hookline.errors import InputError
 from hookline.models import EVENT_TYPES, Event
+from hookline.queries import EventQuery
 from hookline.runtime import Runtime
-from hookline.store.base import EventQuery
 
 # ``<position>_<event id>`` (see hookline.store.base.feed_cursor). At most 18 digits: positions
 # stay far below 2**63 on both backends, and a larger number would overflow the drivers (a 500).

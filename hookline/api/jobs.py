@@ -22,11 +22,12 @@ from hookline.api.http import (
     read_json_object,
 )
 from hookline.api.subscriptions import build_subscription
+from hookline.changes import NewJob
 from hookline.errors import InputError, NotFound
 from hookline.models import PROVIDERS, STATUSES
+from hookline.queries import DeliveryQuery, JobQuery
 from hookline.retention import erase_jobs, erase_matching
 from hookline.runtime import Runtime
-from hookline.store.base import DeliveryQuery, JobQuery, NewJob
 
 JOB_FIELDS = ("provider", "correlation_key", "upstream_id", "metadata", "callback_url")
 

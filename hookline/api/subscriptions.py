@@ -20,14 +20,15 @@ from hookline.api.http import (
     query_limit,
     read_json_object,
 )
+from hookline.changes import SubscriptionChanges
 from hookline.egress import EgressGuard
 from hookline.errors import EgressRefused, InputError, NotFound
 from hookline.fanout import FILTER_KEYS
 from hookline.ids import new_id
 from hookline.models import EVENT_TYPES, PROVIDERS, SigningSecret, Subscription
+from hookline.queries import SubscriptionQuery
 from hookline.runtime import Runtime
 from hookline.signing import generate_secret, secret_key
-from hookline.store.base import SubscriptionChanges, SubscriptionQuery
 
 ROTATION_OVERLAP = 24 * 3600.0
 CREATE_FIELDS = ("url", "event_types", "filter", "description", "secret", *subsettings.SETTINGS_FIELDS)

@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hookline.models import Delivery, Subscription
-from hookline.store.base import MAX_PAGE, DeliveryQuery, Store
+from hookline.queries import MAX_PAGE, DeliveryQuery
+from hookline.store import Store
 
 
 @dataclass(slots=True)

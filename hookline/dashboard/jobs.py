@@ -33,9 +33,9 @@ from hookline.dashboard.timeline import timeline
 from hookline.dashboard.work import archive_panel, submission_panel
 from hookline.errors import NotFound
 from hookline.models import PROVIDERS, STATUSES, Job
+from hookline.queries import DeliveryQuery, JobQuery
 from hookline.retention import erase_jobs
 from hookline.runtime import Runtime
-from hookline.store.base import DeliveryQuery, JobQuery
 
 PAGE_SIZE = 25
 TIMELINE_DELIVERIES = 50  # attempts are read per delivery: bound the work of one page view

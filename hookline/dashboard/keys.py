@@ -12,11 +12,11 @@ from starlette.routing import Route
 from hookline.api.apikeys import checked_scopes, make_key
 from hookline.api.auth import SCOPES
 from hookline.api.http import parse_time, path_id
+from hookline.apikeys import ApiKey
 from hookline.dashboard.html import Markup, button_form, hidden, html, join, notice, page, when
 from hookline.dashboard.session import Session, Sessions, action, view
 from hookline.errors import InputError
 from hookline.runtime import Runtime
-from hookline.store.apikeys import ApiKey
 
 HERE = "/dashboard/keys"
 

@@ -21,8 +21,8 @@ from hookline.dashboard.session import Session, Sessions, live
 from hookline.dashboard.state import delivery_state, job_counts, job_state
 from hookline.errors import InputError
 from hookline.models import PROVIDERS, STATUSES
+from hookline.queries import JobQuery
 from hookline.runtime import Runtime
-from hookline.store.base import JobQuery
 
 MAX_JOBS = 100
 MAX_DELIVERIES = 200

@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from hookline.api.http import parse_time, path_id, query_choice, query_cursor, query_text
+from hookline.changes import SubscriptionChanges
 from hookline.clock import isoformat
 from hookline.dashboard import chains
 from hookline.dashboard.deliveries import deliveries_table, delivery_row
@@ -21,8 +22,8 @@ from hookline.dashboard.session import Action, Session, Sessions, action, local_
 from hookline.dashboard.subsettings import settings_summary
 from hookline.errors import InputError, NotFound
 from hookline.models import DELIVERY_STATUSES, Subscription
+from hookline.queries import DeliveryQuery, SubscriptionQuery
 from hookline.runtime import Runtime
-from hookline.store.base import DeliveryQuery, SubscriptionChanges, SubscriptionQuery
 from hookline.store.operations import BulkRetry
 
 PAGE_SIZE = 50

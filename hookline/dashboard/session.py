@@ -27,10 +27,10 @@ from starlette.responses import RedirectResponse, Response
 
 from hookline.api.auth import ADMIN, KEY_PREFIX
 from hookline.api.http import error_response, read_body
+from hookline.apikeys import key_hash
 from hookline.dashboard.html import error_page
 from hookline.errors import InputError
 from hookline.runtime import Runtime
-from hookline.store.apikeys import key_hash
 
 SESSION_SECONDS = 12 * 3600
 LOGIN_COOKIE_SECONDS = 3600

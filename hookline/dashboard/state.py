@@ -9,8 +9,8 @@ from typing import Any
 from hookline.dashboard.chains import Context
 from hookline.dashboard.html import safe_url, when_text
 from hookline.models import Delivery, Job
+from hookline.queries import DeliveryQuery
 from hookline.store import Store
-from hookline.store.base import DeliveryQuery
 
 ARCHIVE_PATH = "/v1/archive/{sha256}"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

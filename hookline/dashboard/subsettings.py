@@ -16,12 +16,12 @@ from starlette.routing import Route
 
 from hookline.api import subsettings
 from hookline.api.http import path_id
+from hookline.changes import SubscriptionChanges
 from hookline.dashboard.html import Markup, hidden, html, join, notice, page
 from hookline.dashboard.session import Session, Sessions, action, view
 from hookline.errors import InputError, NotFound
 from hookline.models import STATUSES, Subscription
 from hookline.runtime import Runtime
-from hookline.store.base import SubscriptionChanges
 
 
 def settings_summary(sub: Subscription) -> Markup:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from hookline.dashboard.html import Markup, badge, html, join, when
 from hookline.dashboard.state import ARCHIVE_PATH
-from hookline.store.work import ArchiveState, Submission
+from hookline.upstream_work import ArchiveState, Submission
 
 SUBMISSION_MEANING = {
     "pending": "waiting to be sent to the upstream",

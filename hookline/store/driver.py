@@ -27,9 +27,13 @@ Columns = tuple[str, ...]  # the names of the values of a row written in bulk (s
 
 
 class Tx(Protocol):
-    """A write unit's open transaction. ``wake`` is set by a unit that made deliveries due."""
+    """A write unit's open transaction. ``wake`` is set by a unit that made deliveries due;
+    ``claims`` are the driver's delivery leases."""
 
     wake: bool
+
+    @property
+    def claims(self) -> Claims: ...
 
     async def fetch(self, name: str, /, **params: Any) -> list[Row]: ...
 

@@ -42,6 +42,8 @@ class KeyClaim:
 
 
 async def claim(tx: Tx, credential: str, key: str, fingerprint: str, owner: str, now: float, lock: float) -> KeyClaim:
+    """Claim ``credential``'s ``key`` for the request ``fingerprint`` under the token ``owner``,
+    locked for ``lock`` seconds; or say why not (its answer to replay, in use, or reused)."""
     await tx.execute(
         "claim_idempotency_key",
         credential=credential,
@@ -87,8 +89,11 @@ async def save(tx: Tx, credential: str, key: str, owner: str, answer: Answer, no
 
 
 async def release(tx: Tx, credential: str, key: str, owner: str) -> None:
+    """Give a claimed key back unanswered (the request failed): the next request runs."""
     await tx.execute("release_idempotency_key", credential=credential, key=key, owner=owner)
 
 
 async def prune(tx: Tx, now: float, limit: int) -> int:
+    """Delete up to ``limit`` dead keys (answers past their 24 h, locks of crashed requests run
+    out); return how many. Never waits for a key a request is claiming."""
     return await tx.execute("prune_idempotency_keys", cutoff=now, limit=limit)

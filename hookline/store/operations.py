@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hookline.store.driver import Claims, Tx
+from hookline.store.driver import Tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +45,15 @@ class BulkRetry:
         return " AND ".join(clauses), params
 
 
-async def retry_deliveries(tx: Tx, claims: Claims, wanted: BulkRetry, now: float) -> int:
-    """Send again every delivery ``wanted`` matches; return how many were queued."""
+async def retry_deliveries(tx: Tx, wanted: BulkRetry, now: float) -> int:
+    """Send again now every delivery ``wanted`` matches, each chain still in order; return how many
+    were queued."""
     where, params = wanted.where()
     matched = f"FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id WHERE {where}"
     # Promoting a chain's head locks the job's row first (see ``receiving``).
     await tx.fetch(f"SELECT id FROM jobs WHERE id IN (SELECT d.job_id {matched}) ORDER BY id FOR UPDATE", **params)
     found = await tx.fetch(f"SELECT d.id, d.subscription_id {matched} ORDER BY d.id FOR UPDATE OF d", **params)
-    ids = [r["id"] for r in found if wanted.status == "dead" or not await claims.busy(tx, r["id"], now)]
+    ids = [r["id"] for r in found if wanted.status == "dead" or not await tx.claims.busy(tx, r["id"], now)]
     if not ids:
         return 0
     if wanted.status == "dead":

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from hookline.changes import NewJob
 from hookline.correlate import JobIndex, lookup_keys, plan_ingest
 from hookline.errors import Conflict
 from hookline.fanout import NewDelivery, SubscriptionSet, plan_deliveries
 from hookline.models import CallbackResult, Event, Inbound, Job, Subscription
 from hookline.store import rows
-from hookline.store.base import NewJob
 from hookline.store.driver import Tx
 
 
@@ -147,6 +147,7 @@ async def _refuse_waiting(tx: Tx, new: NewJob) -> None:
 
 
 async def create_subscription(tx: Tx, sub: Subscription) -> Subscription:
+    """Store a new subscription."""
     await tx.execute("insert_subscription", **rows.subscription_params(sub))
     tx.subscriptions_changed()
     return sub

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from hookline.errors import InputError
-from hookline.store.driver import Claims, Driver, Row, Tx
+from hookline.store.driver import Row, Tx
 
 KINDS = ("jobs", "callbacks", "events", "deliveries", "attempts", "subscriptions", "archived_images")
 
@@ -77,7 +77,7 @@ class DryRun(InputError):
         self.removed = removed
 
 
-async def delete_jobs(tx: Tx, claims: Claims, ids: list[str]) -> Removed:
+async def delete_jobs(tx: Tx, ids: list[str]) -> Removed:
     """Delete these (locked) jobs with everything that hangs off them. Their pending deliveries
     are cancelled: gone, and their leases forgotten, so a dispatcher sending one right now records
     nothing when it finishes."""
@@ -85,7 +85,7 @@ async def delete_jobs(tx: Tx, claims: Claims, ids: list[str]) -> Removed:
     if not ids:
         return removed
     for row in await tx.fetch("pending_deliveries_of_jobs", ids=ids):
-        claims.forget(tx, row["id"])
+        tx.claims.forget(tx, row["id"])
     files = {image["sha256"] for r in await tx.fetch("archived_images_of_jobs", ids=ids) for image in _images(r)}
     for kind, name in (
         ("attempts", "erase_attempts_of_jobs"),
@@ -113,24 +113,28 @@ def _images(row: Row) -> list[dict[str, str]]:
     return images
 
 
-async def erase(tx: Tx, claims: Claims, job_ids: list[str]) -> Removed:
-    """Erase the jobs of ``job_ids`` that exist (locked first, in id order)."""
+async def erase(tx: Tx, job_ids: list[str]) -> Removed:
+    """Delete the jobs of ``job_ids`` that exist (locked first, in id order), with their callbacks,
+    events, deliveries (pending ones cancelled), attempts, upstream work and one-off subscriptions.
+    ``files`` of the result are the archived images no remaining job refers to: the caller removes
+    them."""
     locked = [r["id"] for r in await tx.fetch("lock_jobs", ids=sorted(set(job_ids)))]
-    return await delete_jobs(tx, claims, locked)
+    return await delete_jobs(tx, locked)
 
 
-async def prune_jobs(tx: Tx, claims: Claims, cutoff: float, limit: int) -> Removed:
-    """Delete up to ``limit`` terminal jobs unchanged since ``cutoff`` that nothing still needs."""
+async def prune_jobs(tx: Tx, cutoff: float, limit: int) -> Removed:
+    """One batch of retention: up to ``limit`` terminal jobs unchanged since ``cutoff`` that no
+    pending delivery or archive needs, deleted whole (see ``erase``)."""
     ids = [r["id"] for r in await tx.fetch("prunable_jobs", cutoff=cutoff, limit=limit)]
     if ids:
         ids = [r["id"] for r in await tx.fetch("still_prunable", ids=ids, cutoff=cutoff)]
-    removed = await delete_jobs(tx, claims, ids)
+    removed = await delete_jobs(tx, ids)
     removed.count("jobs", 0)  # a batch with nothing to do still says so
     return removed
 
 
 async def prune_deliveries(tx: Tx, cutoff: float, limit: int) -> Removed:
-    """Delete up to ``limit`` finished deliveries unchanged since ``cutoff``, with their attempts."""
+    """One batch: up to ``limit`` delivered or dead deliveries unchanged since ``cutoff``, with their attempts."""
     removed = Removed()
     ids = [r["id"] for r in await tx.fetch("prunable_deliveries", cutoff=cutoff, limit=limit)]
     removed.count("deliveries", 0)
@@ -141,66 +145,18 @@ async def prune_deliveries(tx: Tx, cutoff: float, limit: int) -> Removed:
 
 
 async def sweep(tx: Tx, step: Sweep, cutoff: float, limit: int) -> Removed:
+    """One batch of ``step`` (see ``SWEEPS``)."""
     removed = Removed()
     removed.count(step.kind, await tx.execute(step.statement, cutoff=cutoff, limit=limit))
     return removed
 
 
-class Retention:
-    """The retention and erasure operations of :class:`~hookline.store.Store` (a mixin: ``driver``
-    is the store's)."""
-
-    driver: Driver
-
-    async def erase_jobs(self, job_ids: list[str]) -> Removed:
-        """Delete the jobs of ``job_ids`` that exist, with their callbacks, events, deliveries (pending
-        ones cancelled), attempts, upstream work and one-off subscriptions. ``files`` of the result
-        are the archived images no remaining job refers to: the caller removes them."""
-        claims = self.driver.claims
-        return await self.driver.write(lambda tx: erase(tx, claims, job_ids))
-
-    async def job_ids_by_key(
-        self, *, key: str | None = None, prefix: str | None = None, after: str = "", limit: int = 100
-    ) -> list[str]:
-        """Ids (ascending, after ``after``) of the jobs whose correlation key is ``key``, or starts with ``prefix``."""
-        if key is not None:
-            found = await self.driver.fetch("jobs_by_key", key=key, after=after, limit=limit)
-        else:
-            assert prefix
-            found = await self.driver.fetch(
-                "jobs_by_key_prefix", prefix=prefix, length=len(prefix), after=after, limit=limit
-            )
-        return [r["id"] for r in found]
-
-    async def prune_jobs(self, cutoff: float, limit: int) -> Removed:
-        """One batch of retention: up to ``limit`` terminal jobs unchanged since ``cutoff`` that no
-        pending delivery or archive needs, deleted whole (see ``erase_jobs``)."""
-        claims = self.driver.claims
-        return await self.driver.write(lambda tx: prune_jobs(tx, claims, cutoff, limit))
-
-    async def prune_deliveries(self, cutoff: float, limit: int) -> Removed:
-        """One batch: up to ``limit`` delivered or dead deliveries unchanged since ``cutoff``, with their attempts."""
-        return await self.driver.write(lambda tx: prune_deliveries(tx, cutoff, limit))
-
-    async def prune_sweep(self, step: Sweep, cutoff: float, limit: int) -> Removed:
-        """One batch of ``step`` (see ``SWEEPS``)."""
-        return await self.driver.write(lambda tx: sweep(tx, step, cutoff, limit))
-
-    async def prune_dry_run(self, cutoff: float, sweeps: list[tuple[Sweep, float]]) -> Removed:
-        """What pruning everything before ``cutoff`` (each sweep before its own cutoff) would
-        delete: done in one transaction, counted, and rolled back."""
-        claims = self.driver.claims
-        everything = 2**62
-
-        async def unit(tx: Tx) -> None:
-            removed = await prune_jobs(tx, claims, cutoff, everything)
-            removed.add(await prune_deliveries(tx, cutoff, everything))
-            for step, swept in sweeps:
-                removed.add(await sweep(tx, step, swept, everything))
-            raise DryRun(removed)
-
-        try:
-            await self.driver.write(unit)
-        except DryRun as rolled_back:
-            return rolled_back.removed
-        raise AssertionError("unreachable")
+async def dry_run(tx: Tx, cutoff: float, sweeps: list[tuple[Sweep, float]]) -> None:
+    """Prune everything before ``cutoff`` (each sweep before its own cutoff), count it, and raise
+    :class:`DryRun` to roll it all back."""
+    everything = 2**62
+    removed = await prune_jobs(tx, cutoff, everything)
+    removed.add(await prune_deliveries(tx, cutoff, everything))
+    for step, swept in sweeps:
+        removed.add(await sweep(tx, step, swept, everything))
+    raise DryRun(removed)

@@ -14,10 +14,11 @@ from typing import Any
 
 import orjson
 
+from hookline.apikeys import ApiKey
 from hookline.events import assemble
 from hookline.fanout import NewDelivery
 from hookline.models import Attempt, CallbackRecord, Delivery, Event, Job, Page, SigningSecret, Subscription
-from hookline.store.base import feed_cursor
+from hookline.queries import feed_cursor
 from hookline.store.driver import Params, Row
 
 
@@ -44,6 +45,11 @@ def model(cls: Any, row: Row, **decoded: Any) -> Any:
     """An instance of the dataclass ``cls``: each field from the column of the same name, but the
     ``decoded`` ones."""
     return cls(**{name: row[name] for name in cls.__dataclass_fields__ if name not in decoded}, **decoded)
+
+
+def params(obj: Any, *names: str) -> Params:
+    """The attributes ``names`` of ``obj``, by name: the parameters of the columns named alike."""
+    return {name: getattr(obj, name) for name in names}
 
 
 def job(row: Row) -> Job:
@@ -125,25 +131,13 @@ def subscription(row: Row) -> Subscription:
 
 def subscription_params(s: Subscription) -> Params:
     secrets = [{"secret": x.secret, "created_at": x.created_at, "expires_at": x.expires_at} for x in s.secrets]
-    return {
-        "id": s.id,
-        "url": s.url,
+    plain = ("id", "url", "description", "enabled", "disabled_reason", "job_id", "created_at", "updated_at")
+    return params(s, *plain, "failing_since", "last_success_at", "throttled_until", "rate_limit", "paused") | {
         "event_types": None if s.event_types is None else dumps(s.event_types),
         "filter": dumps(s.filter),
-        "description": s.description,
         "secrets": dumps(secrets),
-        "enabled": s.enabled,
-        "disabled_reason": s.disabled_reason,
-        "job_id": s.job_id,
-        "created_at": s.created_at,
-        "updated_at": s.updated_at,
-        "failing_since": s.failing_since,
-        "last_success_at": s.last_success_at,
-        "throttled_until": s.throttled_until,
         "headers": dumps(s.headers),
-        "rate_limit": s.rate_limit,
         "retry_schedule": None if s.retry_schedule is None else dumps(s.retry_schedule),
-        "paused": s.paused,
     }
 
 
@@ -162,3 +156,8 @@ def delivery_values(d: NewDelivery) -> tuple[Any, ...]:
 def attempt(row: Row) -> Attempt:
     a: Attempt = model(Attempt, row)
     return a
+
+
+def api_key(row: Row) -> ApiKey:
+    key: ApiKey = model(ApiKey, row, scopes=tuple(orjson.loads(row["scopes"])))
+    return key

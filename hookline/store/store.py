@@ -5,18 +5,24 @@ Two drivers exist: ``sqlite`` (the embedded default: aiosqlite readers, one grou
 writer connection, WAL, synchronous FULL) and ``postgres`` (asyncpg, for many processes). A
 method returns only after its writes are committed; the writes of one callback (the callback row,
 the job change, its events and their deliveries) are committed together or not at all.
+
+Most write methods are a write unit of a capability module exposed as it is (:func:`written`:
+the unit's documentation is the method's); the rest say here what they add.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Any
+import functools
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from hookline.apikeys import ApiKey
+from hookline.changes import NewJob
 from hookline.clock import Clock
-from hookline.errors import NotFound
 from hookline.ids import new_id
 from hookline.models import (
     Attempt,
+    Backlog,
     CallbackRecord,
     CallbackResult,
     Claim,
@@ -28,36 +34,30 @@ from hookline.models import (
     Page,
     Subscription,
 )
-from hookline.store import idempotency, operations, rates, receiving, rows, subscriptions, work
-from hookline.store.apikeys import ApiKeys
-from hookline.store.base import (
-    MAX_PAGE,
-    Backlog,
-    CallbackQuery,
-    DeliveryQuery,
-    EventQuery,
-    JobQuery,
-    NewJob,
-    SubscriptionChanges,
-    SubscriptionQuery,
-)
+from hookline.queries import MAX_PAGE, CallbackQuery, DeliveryQuery, EventQuery, JobQuery, SubscriptionQuery
+from hookline.store import apikeys, idempotency, operations, rates, receiving, retention, rows, subscriptions, work
 from hookline.store.driver import Driver, Row, Tx
-from hookline.store.idempotency import Answer, KeyClaim
-from hookline.store.retention import Retention
-from hookline.store.work import (
-    ArchiveClaim,
-    ArchivedImage,
-    ArchiveState,
-    NewSubmission,
-    PollClaim,
-    Submission,
-    SubmissionClaim,
-)
+from hookline.store.retention import DryRun, Removed, Sweep
+from hookline.upstream_work import ArchiveState, NewSubmission, Submission
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
-class Store(ApiKeys, Retention):
-    """Every store operation. ``open`` before use, ``close`` after. Capabilities with a module
-    of their own come in as mixins (``apikeys``, ``retention``)."""
+def written(
+    unit: Callable[Concatenate[Tx, P], Awaitable[T]],
+) -> Callable[Concatenate[Store, P], Coroutine[Any, Any, T]]:
+    """The store method that runs ``unit`` (see ``driver``) and returns once its writes are committed."""
+
+    @functools.wraps(unit)
+    async def method(self: Store, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self.driver.write(lambda tx: unit(tx, *args, **kwargs))
+
+    return method
+
+
+class Store:
+    """Every store operation. ``open`` before use, ``close`` after."""
 
     def __init__(self, driver: Driver, clock: Clock) -> None:
         self.driver = driver
@@ -118,15 +118,14 @@ class Store(ApiKeys, Retention):
         return await receiving.ingest(tx, items, self.clock.now())
 
     def record_callback(self, inbound: Inbound) -> Awaitable[CallbackResult]:
-        """Correlate, apply and persist one callback with its events and deliveries, atomically.
-        When the callback makes a job ``succeeded`` with image URLs, the same transaction queues
-        the job for the archive (a ``pending`` archive due now; once per job)."""
+        """Correlate, apply and persist one callback with its events and deliveries, atomically,
+        in a group commit with whatever other callbacks wait (``receiving.ingest``)."""
         # The driver's awaitable itself, not a coroutine around it: a frame less per callback.
         result: Awaitable[CallbackResult] = self.driver.batched(self._ingest, inbound)
         return result
 
     async def register_job(self, new: NewJob, now: float) -> Job:
-        """Create a job ahead of its callbacks (with its one-off subscription, if any)."""
+        """Create a job ahead of its callbacks (``receiving.register_job``), with a new id."""
         job = receiving.new_job(new, new_id("job"), now)
         return await self.driver.write(lambda tx: receiving.register_job(tx, new, job))
 
@@ -173,8 +172,11 @@ class Store(ApiKeys, Retention):
         return rows.feed_page(found, query.after)
 
     # subscriptions ---------------------------------------------------------------------------
-    async def create_subscription(self, sub: Subscription) -> Subscription:
-        return await self.driver.write(lambda tx: receiving.create_subscription(tx, sub))
+    create_subscription = written(receiving.create_subscription)
+    update_subscription = written(subscriptions.update)
+    delete_subscription = written(subscriptions.delete)
+    rotate_secret = written(subscriptions.rotate_secret)
+    replay = written(subscriptions.replay)
 
     async def get_subscription(self, sub_id: str) -> Subscription | None:
         row = await self._one("get_subscription", id=sub_id)
@@ -183,28 +185,6 @@ class Store(ApiKeys, Retention):
     async def list_subscriptions(self, query: SubscriptionQuery) -> Page[Subscription]:
         found, cursor = await self._page("SELECT * FROM subscriptions", query)
         return Page([rows.subscription(r) for r in found], cursor)
-
-    async def update_subscription(self, sub_id: str, changes: SubscriptionChanges, now: float) -> Subscription:
-        """Apply a PATCH. Disabling pauses the subscription's pending deliveries; enabling resumes
-        the head of each of its chains. Raises NotFound."""
-        return await self.driver.write(lambda tx: subscriptions.update(tx, sub_id, changes, now))
-
-    async def delete_subscription(self, sub_id: str) -> None:
-        """Delete the subscription with its deliveries and attempts. Raises NotFound."""
-        await self.driver.write(lambda tx: subscriptions.delete(tx, sub_id))
-
-    async def rotate_secret(self, sub_id: str, new_secret: str, now: float, overlap: float) -> Subscription:
-        """Make ``new_secret`` current; the previous ones keep signing for ``overlap`` seconds."""
-        return await self.driver.write(lambda tx: subscriptions.rotate_secret(tx, sub_id, new_secret, now, overlap))
-
-    async def replay(self, sub_id: str, since: float, until: float | None, now: float) -> int:
-        """Queue again, for one subscription, every matching event created in [since, until)."""
-
-        async def unit(tx: Tx) -> int:
-            sub = await subscriptions.enabled(tx, sub_id, "before replaying")
-            return await receiving.replay(tx, sub, since, until, now)
-
-        return await self.driver.write(unit)
 
     # deliveries ------------------------------------------------------------------------------
     async def claim_deliveries(
@@ -248,97 +228,74 @@ class Store(ApiKeys, Retention):
     async def delivery_attempts(self, delivery_id: str) -> list[Attempt]:
         return [rows.attempt(r) for r in await self.driver.fetch("delivery_attempts", id=delivery_id)]
 
-    async def retry_delivery(self, delivery_id: str, now: float) -> Delivery:
-        """Make a dead (or waiting) delivery due now. Raises NotFound, Conflict."""
-        claims = self.driver.claims
-        await self.driver.write(lambda tx: subscriptions.retry_delivery(tx, claims, delivery_id, now))
-        delivery = await self.get_delivery(delivery_id)
-        if delivery is None:
-            raise NotFound(f"no delivery {delivery_id!r}")
-        return delivery
-
-    async def retry_deliveries(self, wanted: operations.BulkRetry, now: float) -> int:
-        """Send again now every delivery ``wanted`` matches, each chain still in order (see
-        ``operations``); return how many were queued."""
-        claims = self.driver.claims
-        return await self.driver.write(lambda tx: operations.retry_deliveries(tx, claims, wanted, now))
+    retry_delivery = written(subscriptions.retry_delivery)
+    retry_deliveries = written(operations.retry_deliveries)
 
     async def backlog(self, now: float) -> Backlog:
         row = await self._one("backlog")
         assert row is not None
         return Backlog(pending=row["pending"], oldest_pending_at=row["oldest"], dead=row["dead"])
 
-    # upstream: submissions ---------------------------------------------------------------------
+    # upstream work (``work``) ----------------------------------------------------------------
     async def register_submission(self, new: NewJob, submission: NewSubmission, now: float) -> Job:
         """Create the job ``submission.job_id`` (from ``new``, with its one-off subscription) and
         its submission, ``pending`` and due now, in one transaction."""
         job = receiving.new_job(new, submission.job_id, now)
         return await self.driver.write(lambda tx: work.register_submission(tx, new, submission, job))
 
-    async def claim_submissions(
-        self, owner: str, limit: int, now: float, lease: float, channel_limit: int
-    ) -> list[SubmissionClaim]:
-        """Lease up to ``limit`` due pending submissions of non-terminal jobs to ``owner`` (oldest
-        due first) and count an attempt for each. A submission with a ``channel`` is claimed only
-        while fewer than ``channel_limit`` jobs of that channel run: a job runs from the claim of
-        its submission until the job is terminal (sent and not terminal, or leased right now)."""
-        return await self.driver.write(lambda tx: work.claim_submissions(tx, owner, limit, now, lease, channel_limit))
-
-    async def hold_submission(self, job_id: str, owner: str, next_attempt_at: float, error: str, now: float) -> None:
-        """Put a claimed submission back in the queue, due at ``next_attempt_at``, noting why
-        (the upstream's queue was full, or it could not be reached). Ignored unless ``owner``
-        holds the lease."""
-        await self.driver.write(lambda tx: work.hold_submission(tx, job_id, owner, next_attempt_at, error, now))
+    claim_submissions = written(work.claim_submissions)
+    hold_submission = written(work.hold_submission)
 
     async def finish_submission(self, job_id: str, inbound: Inbound, sent: bool) -> CallbackResult:
-        """Apply the upstream's answer to a submission (``inbound``: source ``submit``, its
-        snapshot carrying the job id as correlation key) exactly as ``record_callback`` does, and
-        mark the submission ``sent`` (``sent_at`` = the answer's time) or ``refused`` (with the
-        snapshot's error) — all in one transaction. Applies even if the lease was lost: the
-        upstream's answer is a fact."""
+        """``work.finish_submission``, now."""
         return await self.driver.write(lambda tx: work.finish_submission(tx, job_id, inbound, sent, self.clock.now()))
 
     async def get_submission(self, job_id: str) -> Submission | None:
         row = await self._one("get_submission", job_id=job_id)
         return None if row is None else work.submission(row)
 
-    # upstream: reconciler --------------------------------------------------------------------
-    async def claim_polls(
-        self, owner: str, limit: int, now: float, lease: float, providers: list[str], quiet_for: float
-    ) -> list[PollClaim]:
-        """Lease to ``owner`` up to ``limit`` non-terminal jobs of ``providers`` that have been
-        quiet (no callback or poll: ``last_seen_at``, else ``created_at``) since ``now - quiet_for``,
-        quietest first. Jobs whose submission is still in hookline's queue are not the upstream's
-        yet and are skipped. A claimed job is not offered again before ``now + quiet_for``, nor
-        while its lease (``now + lease``) lasts."""
-        return await self.driver.write(lambda tx: work.claim_polls(tx, owner, limit, now, lease, providers, quiet_for))
+    claim_polls = written(work.claim_polls)
 
     async def release_polls(self, owner: str, job_ids: list[str]) -> None:
         """End ``owner``'s leases on these jobs (their next poll stays scheduled)."""
         if job_ids:
             await self.driver.write(lambda tx: work.release_polls(tx, owner, job_ids))
 
-    # upstream: archive -----------------------------------------------------------------------
-    async def claim_archives(self, owner: str, limit: int, now: float, lease: float) -> list[ArchiveClaim]:
-        """Lease up to ``limit`` due pending archives to ``owner`` and count an attempt for each."""
-        return await self.driver.write(lambda tx: work.claim_archives(tx, owner, limit, now, lease))
-
-    async def complete_archive(self, job_id: str, owner: str, images: list[ArchivedImage], now: float) -> Event | None:
-        """Mark the job's archive ``archived`` and emit ``job.archived`` (the job's next sequence,
-        ``data.archived_images`` = ``images``) with its deliveries, in one transaction. Returns
-        the event, or None (and changes nothing) when ``owner`` no longer holds the lease."""
-        return await self.driver.write(lambda tx: work.complete_archive(tx, job_id, owner, images, now))
-
-    async def fail_archive(
-        self, job_id: str, owner: str, error: str, archived: list[ArchivedImage], retry_at: float | None, now: float
-    ) -> None:
-        """Record a failed attempt (``error``; the images kept so far): due again at ``retry_at``,
-        or ``failed`` for good when it is None. Ignored unless ``owner`` holds the lease."""
-        await self.driver.write(lambda tx: work.fail_archive(tx, job_id, owner, error, archived, retry_at, now))
+    claim_archives = written(work.claim_archives)
+    complete_archive = written(work.complete_archive)
+    fail_archive = written(work.fail_archive)
 
     async def get_archive(self, job_id: str) -> ArchiveState | None:
         row = await self._one("get_archive", job_id=job_id)
         return None if row is None else work.archive_state(row)
+
+    # retention and erasure (``retention``) -----------------------------------------------------
+    erase_jobs = written(retention.erase)
+    prune_jobs = written(retention.prune_jobs)
+    prune_deliveries = written(retention.prune_deliveries)
+    prune_sweep = written(retention.sweep)
+
+    async def job_ids_by_key(
+        self, *, key: str | None = None, prefix: str | None = None, after: str = "", limit: int = 100
+    ) -> list[str]:
+        """Ids (ascending, after ``after``) of the jobs whose correlation key is ``key``, or starts with ``prefix``."""
+        if key is not None:
+            found = await self.driver.fetch("jobs_by_key", key=key, after=after, limit=limit)
+        else:
+            assert prefix
+            found = await self.driver.fetch(
+                "jobs_by_key_prefix", prefix=prefix, length=len(prefix), after=after, limit=limit
+            )
+        return [r["id"] for r in found]
+
+    async def prune_dry_run(self, cutoff: float, sweeps: list[tuple[Sweep, float]]) -> Removed:
+        """What pruning everything before ``cutoff`` (each sweep before its own cutoff) would
+        delete: done in one transaction, counted, and rolled back."""
+        try:
+            await self.driver.write(lambda tx: retention.dry_run(tx, cutoff, sweeps))
+        except DryRun as rolled_back:
+            return rolled_back.removed
+        raise AssertionError("unreachable")
 
     # dashboard sessions ----------------------------------------------------------------------
     async def revoke_session(self, nonce: str, expires_at: float, now: float) -> None:
@@ -355,27 +312,27 @@ class Store(ApiKeys, Retention):
         """Whether the dashboard session ``nonce`` was logged out."""
         return await self._one("session_revoked", nonce=nonce) is not None
 
-    # idempotency keys (see ``idempotency``) ------------------------------------------------------
-    async def claim_idempotency_key(
-        self, credential: str, key: str, fingerprint: str, owner: str, now: float, lock: float
-    ) -> KeyClaim:
-        """Claim ``credential``'s ``key`` for the request ``fingerprint`` under the token ``owner``,
-        locked for ``lock`` seconds; or say why not (its answer to replay, in use, or reused)."""
-        return await self.driver.write(lambda tx: idempotency.claim(tx, credential, key, fingerprint, owner, now, lock))
+    # API keys (``apikeys``) ------------------------------------------------------------------
+    create_api_key = written(apikeys.create)
+    revoke_api_key = written(apikeys.revoke)
 
-    async def extend_idempotency_lock(self, credential: str, key: str, owner: str, locked_until: float) -> bool:
-        """Keep holding a running request's key; False when another request took it over."""
-        return await self.driver.write(lambda tx: idempotency.extend(tx, credential, key, owner, locked_until))
+    async def list_api_keys(self) -> list[ApiKey]:
+        """Every key not revoked, newest first (expired ones too: they show their expiry)."""
+        return [rows.api_key(r) for r in await self.driver.fetch("live_api_keys", limit=apikeys.MAX_LISTED)]
 
-    async def save_idempotent_answer(self, credential: str, key: str, owner: str, answer: Answer, now: float) -> bool:
-        """Keep the claimed key's answer for 24 h; False (nothing kept) when ``owner`` lost it."""
-        return await self.driver.write(lambda tx: idempotency.save(tx, credential, key, owner, answer, now))
+    async def find_api_key(self, hashed: str) -> ApiKey | None:
+        """The key whose hash is ``hashed``, revoked or expired ones included, or None."""
+        row = await self._one("api_key_by_hash", key_hash=hashed)
+        return None if row is None else rows.api_key(row)
 
-    async def release_idempotency_key(self, credential: str, key: str, owner: str) -> None:
-        """Give a claimed key back unanswered (the request failed): the next request runs."""
-        await self.driver.write(lambda tx: idempotency.release(tx, credential, key, owner))
+    async def get_api_key(self, key_id: str) -> ApiKey | None:
+        """The key ``key_id``, revoked or expired ones included, or None."""
+        row = await self._one("api_key_by_id", id=key_id)
+        return None if row is None else rows.api_key(row)
 
-    async def prune_idempotency(self, now: float, limit: int) -> int:
-        """Delete up to ``limit`` dead keys (answers past their 24 h, locks of crashed requests run
-        out); return how many. Never waits for a key a request is claiming."""
-        return await self.driver.write(lambda tx: idempotency.prune(tx, now, limit))
+    # idempotency keys (``idempotency``) --------------------------------------------------------
+    claim_idempotency_key = written(idempotency.claim)
+    extend_idempotency_lock = written(idempotency.extend)
+    save_idempotent_answer = written(idempotency.save)
+    release_idempotency_key = written(idempotency.release)
+    prune_idempotency = written(idempotency.prune)

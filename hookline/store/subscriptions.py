@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
+from hookline.changes import SubscriptionChanges
 from hookline.errors import Conflict, NotFound
-from hookline.models import SigningSecret, Subscription
+from hookline.models import Delivery, SigningSecret, Subscription
 from hookline.operational import build
-from hookline.store import rows
-from hookline.store.base import SubscriptionChanges
-from hookline.store.driver import Claims, Tx
+from hookline.store import receiving, rows
+from hookline.store.driver import Tx
 from hookline.store.operational import Notices
 
 
@@ -80,6 +80,11 @@ async def rotate_secret(tx: Tx, sub_id: str, new_secret: str, now: float, overla
     return sub
 
 
+async def replay(tx: Tx, sub_id: str, since: float, until: float | None, now: float) -> int:
+    """Queue again, for one (enabled) subscription, every matching event created in [since, until)."""
+    return await receiving.replay(tx, await enabled(tx, sub_id, "before replaying"), since, until, now)
+
+
 async def enabled(tx: Tx, sub_id: str, doing: str) -> Subscription:
     """The subscription, which must be enabled before ``doing`` (else Conflict)."""
     sub = await get(tx, sub_id)
@@ -88,15 +93,16 @@ async def enabled(tx: Tx, sub_id: str, doing: str) -> Subscription:
     return sub
 
 
-async def retry_delivery(tx: Tx, claims: Claims, delivery_id: str, now: float) -> None:
-    """Make a dead (or waiting) delivery due now."""
+async def retry_delivery(tx: Tx, delivery_id: str, now: float) -> Delivery:
+    """Make a dead (or waiting) delivery due now. Raises NotFound, Conflict."""
     row = await tx.fetch_one("delivery_state", id=delivery_id)
     if row is None:
         raise NotFound(f"no delivery {delivery_id!r}")
-    if await claims.busy(tx, delivery_id, now):
+    if await tx.claims.busy(tx, delivery_id, now):
         raise Conflict(f"delivery {delivery_id} is being sent right now; look again in a moment")
     sub_id = row["subscription_id"]
     await enabled(tx, sub_id, f'(PATCH /v1/subscriptions/{sub_id} {{"enabled": true}}) before retrying')
     await tx.execute("retry_delivery", now=now, id=delivery_id)
-    claims.forget(tx, delivery_id)
+    tx.claims.forget(tx, delivery_id)
     tx.wake = True
+    return rows.delivery(await tx.fetch_one("get_delivery", id=delivery_id))

@@ -12,152 +12,24 @@ hangs off it. On SQLite's one writer, claims cannot interleave at all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from hookline.clock import isoformat
+from hookline.changes import NewJob
 from hookline.events import build_event
 from hookline.models import CallbackResult, Event, Inbound, Job
 from hookline.store import receiving, rows
-from hookline.store.base import NewJob
 from hookline.store.driver import Row, Tx
-
-SUBMISSION_STATES = ("pending", "sent", "refused")
-ARCHIVE_STATES = ("pending", "archived", "failed")
-
-
-@dataclass(slots=True)
-class NewSubmission:
-    """A blend to send upstream for the job ``job_id`` (the job is created with it).
-
-    ``request`` is what ``POST /v1/blend`` accepted, already prepared for the provider
-    (``{"images": [...], "dimensions": ..., "bot_type": ...}``; mjproxy images are data URIs). It
-    holds no secret: tokens and the callback URL are added when the request is sent. ``channel``
-    names the useapi channel whose ``maxJobs`` bounds it; None means no bound (mjproxy).
-    """
-
-    job_id: str
-    provider: str
-    request: dict[str, Any]
-    channel: str | None = None
-
-
-@dataclass(slots=True)
-class Submission:
-    """A submission's state, as ``GET /v1/jobs/{id}`` shows it (without the request itself).
-
-    ``pending``: waiting to be sent (``next_attempt_at``), held for a full upstream queue when
-    ``attempts`` > 0; ``sent``: the upstream accepted it (the job has its upstream id);
-    ``refused``: the upstream refused it (the job failed or was moderated with its message)."""
-
-    job_id: str
-    provider: str
-    channel: str | None
-    state: str
-    attempts: int
-    next_attempt_at: float | None
-    last_error: str | None
-    created_at: float
-    updated_at: float
-    sent_at: float | None
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "provider": self.provider,
-            "channel": self.channel,
-            "state": self.state,
-            "attempts": self.attempts,
-            "next_attempt_at": isoformat(self.next_attempt_at),
-            "last_error": self.last_error,
-            "created_at": isoformat(self.created_at),
-            "updated_at": isoformat(self.updated_at),
-            "sent_at": isoformat(self.sent_at),
-        }
-
-
-@dataclass(slots=True)
-class SubmissionClaim:
-    """A submission leased to one worker: everything needed to send it."""
-
-    job_id: str
-    provider: str
-    channel: str | None
-    request: dict[str, Any]
-    attempts: int  # attempts made before this one
-    created_at: float
-
-
-@dataclass(slots=True)
-class PollClaim:
-    """A job leased to one reconciler. ``watched_since`` is when the upstream got the job (the
-    submission's ``sent_at``) or, for a job hookline did not submit, when hookline created it:
-    the job timeout counts from there."""
-
-    job: Job
-    watched_since: float
-
-
-@dataclass(slots=True)
-class ArchivedImage:
-    """One result image kept in the archive (the ``archived_images`` items of ``job.archived``)."""
-
-    source_url: str
-    url: str
-    sha256: str
-    content_type: str
-    bytes: int
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "source_url": self.source_url,
-            "url": self.url,
-            "sha256": self.sha256,
-            "content_type": self.content_type,
-            "bytes": self.bytes,
-        }
-
-    @classmethod
-    def from_api(cls, doc: dict[str, Any]) -> ArchivedImage:
-        return cls(doc["source_url"], doc["url"], doc["sha256"], doc["content_type"], int(doc["bytes"]))
-
-
-@dataclass(slots=True)
-class ArchiveClaim:
-    """A succeeded job's archiving leased to one archiver: the result images to keep, those
-    already kept by an earlier attempt, and how many attempts came before."""
-
-    job_id: str
-    image_urls: list[str]
-    archived: list[ArchivedImage]
-    attempts: int
-
-
-@dataclass(slots=True)
-class ArchiveState:
-    """A job's archive, as ``GET /v1/jobs/{id}`` shows it. ``pending`` (with ``next_attempt_at``
-    and, after a failure, ``last_error``), ``archived``, or ``failed`` once the retries ran out."""
-
-    job_id: str
-    state: str
-    attempts: int
-    next_attempt_at: float | None
-    last_error: str | None
-    images: list[ArchivedImage]
-    created_at: float
-    updated_at: float
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "state": self.state,
-            "attempts": self.attempts,
-            "next_attempt_at": isoformat(self.next_attempt_at),
-            "last_error": self.last_error,
-            "images": [i.to_api() for i in self.images],
-            "created_at": isoformat(self.created_at),
-            "updated_at": isoformat(self.updated_at),
-        }
+from hookline.upstream_work import (
+    ArchiveClaim,
+    ArchivedImage,
+    ArchiveState,
+    NewSubmission,
+    PollClaim,
+    Submission,
+    SubmissionClaim,
+)
 
 
 def _images(raw: Any) -> list[ArchivedImage]:
@@ -191,6 +63,10 @@ async def register_submission(tx: Tx, new: NewJob, submission: NewSubmission, jo
 async def claim_submissions(
     tx: Tx, owner: str, limit: int, now: float, lease: float, channel_limit: int
 ) -> list[SubmissionClaim]:
+    """Lease up to ``limit`` due pending submissions of non-terminal jobs to ``owner`` (oldest
+    due first) and count an attempt for each. A submission with a ``channel`` is claimed only
+    while fewer than ``channel_limit`` jobs of that channel run: a job runs from the claim of
+    its submission until the job is terminal (sent and not terminal, or leased right now)."""
     await tx.lock("lock_submission_claims")
     running: dict[str, int] = {r["channel"]: r["running"] for r in await tx.fetch("running_per_channel", now=now)}
     saturated = [channel for channel, count in running.items() if count >= channel_limit]
@@ -212,12 +88,20 @@ async def claim_submissions(
 
 
 async def hold_submission(tx: Tx, job_id: str, owner: str, next_attempt_at: float, error: str, now: float) -> None:
+    """Put a claimed submission back in the queue, due at ``next_attempt_at``, noting why
+    (the upstream's queue was full, or it could not be reached). Ignored unless ``owner``
+    holds the lease."""
     await tx.execute(
         "hold_submission", next_attempt_at=next_attempt_at, error=error, now=now, job_id=job_id, owner=owner
     )
 
 
 async def finish_submission(tx: Tx, job_id: str, inbound: Inbound, sent: bool, now: float) -> CallbackResult:
+    """Apply the upstream's answer to a submission (``inbound``: source ``submit``, its
+    snapshot carrying the job id as correlation key) exactly as ``record_callback`` does, and
+    mark the submission ``sent`` (``sent_at`` = the answer's time) or ``refused`` (with the
+    snapshot's error) — all in one transaction. Applies even if the lease was lost: the
+    upstream's answer is a fact."""
     (result,) = await receiving.ingest(tx, [inbound], now)
     error = None if sent or inbound.snapshot is None else inbound.snapshot.error
     await tx.execute(
@@ -235,6 +119,11 @@ async def finish_submission(tx: Tx, job_id: str, inbound: Inbound, sent: bool, n
 async def claim_polls(
     tx: Tx, owner: str, limit: int, now: float, lease: float, providers: list[str], quiet_for: float
 ) -> list[PollClaim]:
+    """Lease to ``owner`` up to ``limit`` non-terminal jobs of ``providers`` that have been
+    quiet (no callback or poll: ``last_seen_at``, else ``created_at``) since ``now - quiet_for``,
+    quietest first. Jobs whose submission is still in hookline's queue are not the upstream's
+    yet and are skipped. A claimed job is not offered again before ``now + quiet_for``, nor
+    while its lease (``now + lease``) lasts."""
     found = await tx.fetch("poll_candidates", providers=providers, quiet_since=now - quiet_for, now=now, limit=limit)
     if not found:
         return []
@@ -257,6 +146,7 @@ async def release_polls(tx: Tx, owner: str, job_ids: list[str]) -> None:
 
 # --- archives -------------------------------------------------------------------------------------
 async def claim_archives(tx: Tx, owner: str, limit: int, now: float, lease: float) -> list[ArchiveClaim]:
+    """Lease up to ``limit`` due pending archives to ``owner`` and count an attempt for each."""
     found = await tx.fetch("claim_archives", now=now, limit=limit, lease_until=now + lease, owner=owner)
     return [
         ArchiveClaim(r["job_id"], orjson.loads(r["image_urls"]), _images(r["images"]), r["attempts"])
@@ -265,6 +155,9 @@ async def claim_archives(tx: Tx, owner: str, limit: int, now: float, lease: floa
 
 
 async def complete_archive(tx: Tx, job_id: str, owner: str, images: list[ArchivedImage], now: float) -> Event | None:
+    """Mark the job's archive ``archived`` and emit ``job.archived`` (the job's next sequence,
+    ``data.archived_images`` = ``images``) with its deliveries, in one transaction. Returns
+    the event, or None (and changes nothing) when ``owner`` no longer holds the lease."""
     row = await tx.fetch_one("lock_job_with_upstream", id=job_id)  # the job first: the lock order
     if row is None or await tx.fetch_one("archive_leased_by", job_id=job_id, owner=owner) is None:
         return None
@@ -291,6 +184,8 @@ async def complete_archive(tx: Tx, job_id: str, owner: str, images: list[Archive
 async def fail_archive(
     tx: Tx, job_id: str, owner: str, error: str, archived: list[ArchivedImage], retry_at: float | None, now: float
 ) -> None:
+    """Record a failed attempt (``error``; the images kept so far): due again at ``retry_at``,
+    or ``failed`` for good when it is None. Ignored unless ``owner`` holds the lease."""
     await tx.execute(
         "fail_archive",
         state="failed" if retry_at is None else "pending",

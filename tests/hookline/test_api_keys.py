@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
+from hookline.apikeys import ApiKey, key_hash
 from hookline.app import build_app
 from hookline.clock import ManualClock
 from hookline.errors import NotFound
 from hookline.store import Store
-from hookline.store.apikeys import ApiKey, key_hash
 from tests.conftest import Hookline, make_config
 from tests.support import run_server
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hookline.store.base import Store
+from hookline.store import Store
 from tests.conftest import Hookline
 from tests.hookline.test_dashboard import csrf, log_in
 

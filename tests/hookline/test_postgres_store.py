@@ -19,9 +19,9 @@ import pytest
 
 from hookline.clock import SystemClock
 from hookline.errors import StoreError
-from hookline.store.base import DeliveryQuery, JobQuery
+from hookline.queries import DeliveryQuery, JobQuery
+from hookline.store import Store, postgres_store
 from hookline.store.migrations import discover
-from hookline.store.postgres import PostgresStore
 from tests.hookline.test_store import completion, inbound, mj, subscription
 from tests.support import REPO
 
@@ -29,8 +29,8 @@ pytestmark = pytest.mark.postgres
 
 
 @contextlib.asynccontextmanager
-async def stores(url: str, count: int) -> AsyncIterator[list[PostgresStore]]:
-    opened = [PostgresStore(url, clock=SystemClock()) for _ in range(count)]
+async def stores(url: str, count: int) -> AsyncIterator[list[Store]]:
+    opened = [postgres_store(url, clock=SystemClock()) for _ in range(count)]
     try:
         await asyncio.gather(*(s.open() for s in opened))
         yield opened
@@ -51,7 +51,7 @@ async def test_processes_starting_together_migrate_once(pg_url: str) -> None:
 
 async def test_a_due_delivery_in_one_process_wakes_a_dispatcher_in_another(pg_url: str) -> None:
     async with stores(pg_url, 2) as (receiver, dispatcher):
-        assert await dispatcher.listening()
+        assert await dispatcher.driver.listener.wait_connected(5.0)
         await receiver.create_subscription(subscription())
         waiter = asyncio.create_task(dispatcher.wait_for_work(30))
         await asyncio.sleep(0)
@@ -63,7 +63,7 @@ async def test_a_due_delivery_in_one_process_wakes_a_dispatcher_in_another(pg_ur
 
 async def test_the_listener_reconnects_after_losing_its_connection(pg_url: str) -> None:
     async with stores(pg_url, 2) as (receiver, dispatcher):
-        assert await dispatcher.listening()
+        assert await dispatcher.driver.listener.wait_connected(5.0)
         await receiver.create_subscription(subscription())
         admin = await asyncpg.connect(pg_url)
         try:
@@ -75,7 +75,7 @@ async def test_the_listener_reconnects_after_losing_its_connection(pg_url: str) 
             await admin.close()
         assert killed == 1
         await dispatcher.wait_for_work(5)  # losing the connection is itself a reason to look for work
-        assert await dispatcher.listening(10)
+        assert await dispatcher.driver.listener.wait_connected(10)
         await dispatcher.wait_for_work(0.01)  # the reconnection's own wake-up
         waiter = asyncio.create_task(dispatcher.wait_for_work(30))
         await asyncio.sleep(0)
@@ -179,7 +179,7 @@ async def test_text_postgresql_cannot_hold_is_stored_replaced(pg_url: str) -> No
 
 
 async def test_an_unreachable_database_is_a_store_error_without_the_password() -> None:
-    store = PostgresStore("postgresql://hookline:s3cret-pw@127.0.0.1:9/hookline", clock=SystemClock())
+    store = postgres_store("postgresql://hookline:s3cret-pw@127.0.0.1:9/hookline", clock=SystemClock())
     with pytest.raises(StoreError) as raised:
         await store.open()
     await store.close()

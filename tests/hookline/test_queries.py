@@ -9,9 +9,8 @@ import asyncpg
 import pytest
 
 from hookline.clock import SystemClock
-from hookline.store.postgres import PostgresStore
+from hookline.store import postgres_store, sqlite_store
 from hookline.store.queries import compile_sql, load, parse
-from hookline.store.sqlite import SqliteStore
 
 WRITTEN_ONCE = "SELECT * FROM jobs j WHERE j.id = ANY(:ids) AND j.status <> ALL(:done) AND j.provider = :provider "
 WRITTEN_ONCE += "AND j.origin = :provider FOR UPDATE OF j SKIP LOCKED"
@@ -40,7 +39,7 @@ def test_every_named_statement_prepares_on_sqlite(tmp_path: Path) -> None:
     import asyncio
 
     async def create() -> None:
-        store = SqliteStore(tmp_path / "hookline.db", clock=SystemClock())
+        store = sqlite_store(tmp_path / "hookline.db", clock=SystemClock())
         await store.open()
         await store.close()
 
@@ -56,7 +55,7 @@ def test_every_named_statement_prepares_on_sqlite(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 async def test_every_named_statement_prepares_on_postgresql(pg_url: str) -> None:
-    store = PostgresStore(pg_url, clock=SystemClock())
+    store = postgres_store(pg_url, clock=SystemClock())
     await store.open()
     await store.close()
     conn = await asyncpg.connect(pg_url)

@@ -14,7 +14,7 @@ from hookline.clock import ManualClock
 from hookline.models import Inbound
 from hookline.retention import JOB_BATCH, archive_file, erase_jobs, prune_once
 from hookline.store import Store, open_store
-from hookline.store.work import ArchivedImage
+from hookline.upstream_work import ArchivedImage
 from receiver.adapters import ADAPTERS
 from tests.conftest import make_config
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hookline.clock import SystemClock
-from hookline.store.sqlite import SqliteStore
+from hookline.store import sqlite_store
 from hookline.store.sqlite.driver import statement
 
 NOW = time.time()
@@ -40,7 +40,7 @@ def conn(tmp_path_factory: pytest.TempPathFactory) -> sqlite3.Connection:
     path = Path(tmp_path_factory.mktemp("plans")) / "hookline.db"
 
     async def create() -> None:
-        store = SqliteStore(path, clock=SystemClock())
+        store = sqlite_store(path, clock=SystemClock())
         await store.open()
         await store.close()
 

@@ -9,11 +9,12 @@ from typing import Any
 import orjson
 import pytest
 
+from hookline.changes import NewJob, SubscriptionChanges
 from hookline.errors import Conflict, NotFound, SchemaTooNew
 from hookline.ids import new_id
 from hookline.models import Attempt, Completion, Inbound, SigningSecret, Subscription
+from hookline.queries import DeliveryQuery, JobQuery
 from hookline.store import Store
-from hookline.store.base import DeliveryQuery, JobQuery, NewJob, SubscriptionChanges
 from receiver.adapters import ADAPTERS
 from tests.support import MJPROXY_LIFECYCLE, USEAPI_COMPLETED, USEAPI_FAILED, fixture_bytes
 

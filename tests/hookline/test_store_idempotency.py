@@ -9,9 +9,9 @@ import asyncio
 
 import pytest
 
+from hookline.changes import NewJob
 from hookline.errors import Conflict
 from hookline.store import Store
-from hookline.store.base import NewJob
 from hookline.store.idempotency import ANSWER_TTL, Answer
 from tests.hookline.test_store import inbound, mj
 

@@ -9,9 +9,10 @@ from typing import Any
 
 import orjson
 
+from hookline.changes import SubscriptionChanges
 from hookline.models import Event
+from hookline.queries import EventQuery
 from hookline.store import Store
-from hookline.store.base import EventQuery, SubscriptionChanges
 from hookline.store.operations import BulkRetry
 from tests.hookline.test_store import claim, completion, inbound, mj, subscription
 

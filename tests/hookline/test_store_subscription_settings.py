@@ -7,9 +7,10 @@ import time
 
 import pytest
 
+from hookline.changes import SubscriptionChanges
+from hookline.queries import DeliveryQuery
+from hookline.ratelimit import HORIZON, interval
 from hookline.store import Store
-from hookline.store.base import DeliveryQuery, SubscriptionChanges
-from hookline.store.rates import HORIZON, interval
 from tests.hookline.test_store import OWNER, claim, inbound, mj, subscription
 
 

@@ -11,8 +11,8 @@ import pytest
 from hookline.events import build_event
 from hookline.fanout import matches
 from hookline.models import Claim, Job
+from hookline.ratelimit import HORIZON, MARGIN, interval, slots
 from hookline.retry import AttemptResult, RetryPolicy
-from hookline.store.rates import HORIZON, MARGIN, interval, slots
 from tests.hookline.test_store import subscription
 
 NOW = 1_800_000_000.0

@@ -11,12 +11,13 @@ from typing import Any
 import orjson
 import pytest
 
+from hookline.changes import NewJob
 from hookline.clock import SystemClock
 from hookline.ids import new_id
 from hookline.models import Inbound, Snapshot
+from hookline.queries import DeliveryQuery
 from hookline.store import Store, open_store
-from hookline.store.base import DeliveryQuery, NewJob
-from hookline.store.work import ArchivedImage, NewSubmission
+from hookline.upstream_work import ArchivedImage, NewSubmission
 from receiver.adapters import ADAPTERS
 from tests.conftest import make_config
 from tests.hookline.test_store import subscription

@@ -63,8 +63,9 @@ def args(query: str, params: Params) -> list[Any]:
 class PostgresTx:
     """One open transaction, as a unit sees it (see ``driver.Tx``)."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, claims: PostgresClaims) -> None:
         self.conn = conn
+        self.claims = claims
         self.wake = False
 
     async def fetch(self, name: str, /, **params: Any) -> list[Row]:
@@ -227,7 +228,7 @@ class PostgresDriver:
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 async with pool.acquire() as conn:
-                    result, wake = await fn(PostgresTx(conn))
+                    result, wake = await fn(PostgresTx(conn, self.claims))
             except RACES as exc:
                 if attempt == ATTEMPTS:
                     raise StoreError(f"a write kept losing races with other processes: {_describe(exc)}") from exc

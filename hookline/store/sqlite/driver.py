@@ -86,6 +86,7 @@ class SqliteTx:
 
     def __init__(self, driver: SqliteDriver, conn: sqlite3.Connection) -> None:
         self.driver = driver
+        self.claims = driver.claims
         self.conn = conn
         self.wake = False
 
