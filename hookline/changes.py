@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hookline.models import Subscription
+from hookline.models import Job, Subscription
 
 
 @dataclass(slots=True)
@@ -19,6 +19,20 @@ class NewJob:
     metadata: dict[str, Any] = field(default_factory=dict)
     subscription: Subscription | None = None  # the one-off subscription made from ``callback_url``
     origin: str = "registered"
+
+    def job(self, job_id: str, now: float) -> Job:
+        """The job this describes, queued with no snapshot yet, its one-off subscription pointed at it."""
+        if self.subscription is not None:
+            self.subscription.job_id = job_id
+        return Job.new(
+            job_id,
+            self.provider,
+            now,
+            origin=self.origin,
+            upstream_id=self.upstream_id,
+            correlation_key=self.correlation_key,
+            metadata=self.metadata,
+        )
 
 
 @dataclass(slots=True)

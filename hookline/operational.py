@@ -22,6 +22,7 @@ import orjson
 from hookline.clock import isoformat
 from hookline.ids import new_id
 from hookline.models import Event
+from hookline.subscription_health import Health
 
 OPERATIONAL_TYPES = ("subscription.disabled", "subscription.failing", "subscription.recovered", "delivery.dead")
 FAILING_AFTER = 4  # failed attempts in a row that make a subscription "failing"
@@ -50,3 +51,26 @@ def build(kind: str, now: float, subscription_id: str, url: str, **fields: Any) 
         head=head,
         callback_id=None,
     )
+
+
+def health_events(
+    sub_id: str, url: str, before: int, h: Health, disabled: str | None, *, owed: bool = False
+) -> tuple[list[Event], int]:
+    """What ``h`` (one batch's attempts) tells about subscription ``sub_id``, whose count of
+    failures in a row was ``before`` (``owed``: it recovered, but the recovery was not told yet);
+    and the count after the batch."""
+    told: list[Event] = []
+    if owed and before >= FAILING_AFTER:
+        told.append(build("subscription.recovered", h.now, sub_id, url))
+        before = 0
+    if h.success_at is not None:
+        if before >= FAILING_AFTER:
+            told.append(build("subscription.recovered", h.now, sub_id, url))
+        before, after = 0, h.trailing_failures
+    else:
+        after = before + h.failures
+    if before < FAILING_AFTER <= after:
+        told.append(build("subscription.failing", h.now, sub_id, url, attempts=after, last_error=h.last_error))
+    if disabled is not None:
+        told.append(build("subscription.disabled", h.now, sub_id, url, reason=disabled))
+    return told, after

@@ -1,6 +1,7 @@
-"""List queries: what the management API's list endpoints filter and page by, as the store takes
-them (``hookline.store.Store.list_*``). Pages are newest first, by id, after a cursor (the id of the
-last item of the previous page); the event feed is oldest first, in commit order."""
+"""Queries: what the management API's list endpoints filter and page by, as the store takes them
+(``hookline.store.Store.list_*``), and which deliveries a bulk retry sends again. Pages are newest
+first, by id, after a cursor (the id of the last item of the previous page); the event feed is
+oldest first, in commit order."""
 
 from __future__ import annotations
 
@@ -80,3 +81,15 @@ class EventQuery:
 def feed_cursor(position: int, event_id: str) -> str:
     """The feed cursor of the event ``event_id`` at ``position`` in its database's commit order."""
     return f"{position}_{event_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class BulkRetry:
+    """Which deliveries ``POST /v1/deliveries/retry`` sends again: ``status`` (``dead`` or
+    ``pending``), and optionally one subscription, one event type, created in [since, until)."""
+
+    status: str = "dead"
+    subscription_id: str | None = None
+    event_type: str | None = None
+    since: float | None = None
+    until: float | None = None

@@ -24,9 +24,8 @@ from hookline.api.http import (
 )
 from hookline.errors import InputError, NotFound
 from hookline.models import DELIVERY_STATUSES, EVENT_TYPES
-from hookline.queries import DeliveryQuery
+from hookline.queries import BulkRetry, DeliveryQuery
 from hookline.runtime import Runtime
-from hookline.store.operations import BulkRetry
 
 BULK_RETRY_FIELDS = ("status", "subscription_id", "event_type", "since", "until")
 

@@ -22,9 +22,8 @@ from hookline.dashboard.session import Action, Session, Sessions, action, local_
 from hookline.dashboard.subsettings import settings_summary
 from hookline.errors import InputError, NotFound
 from hookline.models import DELIVERY_STATUSES, Subscription
-from hookline.queries import DeliveryQuery, SubscriptionQuery
+from hookline.queries import BulkRetry, DeliveryQuery, SubscriptionQuery
 from hookline.runtime import Runtime
-from hookline.store.operations import BulkRetry
 
 PAGE_SIZE = 50
 

@@ -15,7 +15,7 @@ from typing import Any
 from hookline.fanout import NewDelivery
 from hookline.ids import new_id
 from hookline.models import Event
-from hookline.operational import FAILING_AFTER, build
+from hookline.operational import build, health_events
 from hookline.store import receiving, rows
 from hookline.store.driver import Tx
 from hookline.subscription_health import Health
@@ -29,25 +29,6 @@ class Notices:
 
     def add(self, event: Event, subject: str) -> None:
         self.events.append((event, subject))
-
-    def health(self, sub_id: str, url: str, before: int, h: Health, disabled: str | None, *, owed: bool = False) -> int:
-        """Note what ``h`` (one batch's attempts) says about subscription ``sub_id``, whose count of
-        failures in a row was ``before`` (``owed``: it recovered, but the recovery was not told
-        yet); return the count after the batch."""
-        if owed and before >= FAILING_AFTER:
-            self.add(build("subscription.recovered", h.now, sub_id, url), sub_id)
-            before = 0
-        if h.success_at is not None:
-            if before >= FAILING_AFTER:
-                self.add(build("subscription.recovered", h.now, sub_id, url), sub_id)
-            before, after = 0, h.trailing_failures
-        else:
-            after = before + h.failures
-        if before < FAILING_AFTER <= after:
-            self.add(build("subscription.failing", h.now, sub_id, url, attempts=after, last_error=h.last_error), sub_id)
-        if disabled is not None:
-            self.add(build("subscription.disabled", h.now, sub_id, url, reason=disabled), sub_id)
-        return after
 
     async def dead(self, tx: Tx, delivery_ids: list[str], now: float) -> None:
         """Note a ``delivery.dead`` for each of these deliveries that carried a job event (a dead
@@ -119,7 +100,8 @@ async def write_health(tx: Tx, health: dict[str, Health], notices: Notices, coun
                 disabled[h.blamed] = reason
         # A count of 4 or more with failing_since cleared: a success whose recovery is still owed.
         owed = r["failing_since"] is None
-        in_a_row = notices.health(r["id"], r["url"], r["consecutive_failures"], h, reason, owed=owed)
+        told, in_a_row = health_events(r["id"], r["url"], r["consecutive_failures"], h, reason, owed=owed)
+        notices.events += [(event, r["id"]) for event in told]
         updates.append((r["id"], h.success_at, failing, throttled_until, reason, h.now, in_a_row))
     await tx.many("save_health", HEALTH, updates)
     if paused:

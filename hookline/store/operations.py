@@ -8,47 +8,34 @@ the due heads due now; what waits behind a head still follows it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from hookline.queries import BulkRetry
 from hookline.store.driver import Tx
 
+_TESTS = {
+    "subscription_id": "d.subscription_id = :subscription_id",
+    "event_type": "d.event_type = :event_type",
+    "since": "d.created_at >= :since",
+    "until": "d.created_at < :until",
+}
 
-@dataclass(frozen=True, slots=True)
-class BulkRetry:
-    """Which deliveries ``POST /v1/deliveries/retry`` sends again: ``status`` (``dead`` or
-    ``pending``), and optionally one subscription, one event type, created in [since, until)."""
 
-    status: str = "dead"
-    subscription_id: str | None = None
-    event_type: str | None = None
-    since: float | None = None
-    until: float | None = None
-
-    def where(self) -> tuple[str, dict[str, Any]]:
-        """The SQL condition on ``deliveries d`` joined with ``subscriptions s``, and its parameters.
-        Disabled subscriptions are left out (enable one first); so are the held deliveries of a
-        paused one when retrying ``pending``."""
-        clauses = ["d.status = :status", "s.enabled"]
-        params: dict[str, Any] = {"status": self.status}
-        if self.status == "pending":
-            clauses += ["d.next_attempt_at IS NOT NULL", "NOT s.paused"]
-        for column, value, test in (
-            ("subscription_id", self.subscription_id, "d.subscription_id = :subscription_id"),
-            ("event_type", self.event_type, "d.event_type = :event_type"),
-            ("since", self.since, "d.created_at >= :since"),
-            ("until", self.until, "d.created_at < :until"),
-        ):
-            if value is not None:
-                clauses.append(test)
-                params[column] = value
-        return " AND ".join(clauses), params
+def _where(wanted: BulkRetry) -> tuple[str, dict[str, Any]]:
+    """The SQL condition (on ``deliveries d`` joined with ``subscriptions s``) that selects the
+    deliveries ``wanted`` names, and its parameters. Disabled subscriptions are left out (enable one
+    first); so are the held deliveries of a paused one when retrying ``pending``."""
+    params = {"status": wanted.status} | {k: v for k in _TESTS if (v := getattr(wanted, k)) is not None}
+    clauses = ["d.status = :status", "s.enabled", *(_TESTS[k] for k in params if k in _TESTS)]
+    if wanted.status == "pending":
+        clauses += ["d.next_attempt_at IS NOT NULL", "NOT s.paused"]
+    return " AND ".join(clauses), params
 
 
 async def retry_deliveries(tx: Tx, wanted: BulkRetry, now: float) -> int:
     """Send again now every delivery ``wanted`` matches, each chain still in order; return how many
     were queued."""
-    where, params = wanted.where()
+    where, params = _where(wanted)
     matched = f"FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id WHERE {where}"
     # Promoting a chain's head locks the job's row first (see ``receiving``).
     await tx.fetch(f"SELECT id FROM jobs WHERE id IN (SELECT d.job_id {matched}) ORDER BY id FOR UPDATE", **params)

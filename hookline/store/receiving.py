@@ -93,22 +93,6 @@ async def replay(tx: Tx, sub: Subscription, since: float, until: float | None, n
     return len(planned)
 
 
-def new_job(new: NewJob, job_id: str, now: float) -> Job:
-    """The job ``new`` describes, queued with no snapshot yet, its one-off subscription pointed at it."""
-    job = Job.new(
-        job_id,
-        new.provider,
-        now,
-        origin=new.origin,
-        upstream_id=new.upstream_id,
-        correlation_key=new.correlation_key,
-        metadata=new.metadata,
-    )
-    if new.subscription is not None:
-        new.subscription.job_id = job.id
-    return job
-
-
 async def register_job(tx: Tx, new: NewJob, job: Job) -> Job:
     """Create ``job`` (with its one-off subscription). Raises Conflict (``job_exists``) when a job
     already has its upstream id — also when another process bound or created one meanwhile — and

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from hookline.apikeys import ApiKey
 from hookline.events import assemble
 from hookline.fanout import NewDelivery
-from hookline.models import Attempt, CallbackRecord, Delivery, Event, Job, Page, SigningSecret, Subscription
+from hookline.models import Attempt, CallbackRecord, Claim, Delivery, Event, Job, Page, SigningSecret, Subscription
 from hookline.queries import feed_cursor
 from hookline.store.driver import Params, Row
+
+M = TypeVar("M")
 
 
 def dumps(value: Any) -> str:
@@ -41,10 +43,11 @@ def _has(row: Row, column: str) -> bool:
     return column in row.keys()
 
 
-def model(cls: Any, row: Row, **decoded: Any) -> Any:
+def model(cls: type[M], row: Row, **decoded: Any) -> M:
     """An instance of the dataclass ``cls``: each field from the column of the same name, but the
     ``decoded`` ones."""
-    return cls(**{name: row[name] for name in cls.__dataclass_fields__ if name not in decoded}, **decoded)
+    names = cls.__dataclass_fields__  # type: ignore[attr-defined]
+    return cls(**{name: row[name] for name in names if name not in decoded}, **decoded)
 
 
 def params(obj: Any, *names: str) -> Params:
@@ -56,10 +59,9 @@ def job(row: Row) -> Job:
     """A job; with its upstream snapshot when the row has the ``upstream`` column (the body of the
     callback applied last)."""
     upstream = _loads(row["upstream"]) if _has(row, "upstream") else None
-    j: Job = model(
+    return model(
         Job, row, image_urls=orjson.loads(row["image_urls"]), metadata=orjson.loads(row["metadata"]), upstream=upstream
     )
-    return j
 
 
 JOB = (
@@ -78,8 +80,7 @@ def job_values(j: Job) -> tuple[Any, ...]:
 
 
 def callback(row: Row) -> CallbackRecord:
-    c: CallbackRecord = model(CallbackRecord, row, headers=orjson.loads(row["headers"]), body=bytes(row["body"]))
-    return c
+    return model(CallbackRecord, row, headers=orjson.loads(row["headers"]), body=bytes(row["body"]))
 
 
 CALLBACK = ("id", "job_id", "provider", "source", "outcome", "received_at", "headers", "body", "error")
@@ -92,8 +93,7 @@ def callback_values(c: CallbackRecord) -> tuple[Any, ...]:
 def event(row: Row) -> Event:
     """An event; its payload carries ``body``, the body of its callback."""
     head, body = bytes(row["head"]), row["body"]
-    e: Event = model(Event, row, head=head, payload=assemble(head, None if body is None else bytes(body)))
-    return e
+    return model(Event, row, head=head, payload=assemble(head, None if body is None else bytes(body)))
 
 
 EVENT = ("id", "job_id", "type", "sequence", "created_at", "head", "callback_id")
@@ -114,8 +114,20 @@ def secrets_from_json(raw: Any) -> list[SigningSecret]:
     return [SigningSecret(s["secret"], s["created_at"], s.get("expires_at")) for s in orjson.loads(raw)]
 
 
+CLAIM = ("id", "event_id", "subscription_id", "job_id", "url", "secrets", "head", "body", "attempts")
+
+
+def claim(values: tuple[Any, ...], secrets: dict[str, list[str]], now: float) -> Claim:
+    """A claim from the ``CLAIM`` columns of a claimed delivery's row; ``secrets`` caches each
+    subscription's signing secrets active at ``now``."""
+    delivery_id, event_id, sub_id, job_id, url, raw, head, body, attempts = values
+    if sub_id not in secrets:
+        secrets[sub_id] = [s.secret for s in secrets_from_json(raw) if s.active(now)]
+    return Claim(delivery_id, event_id, sub_id, job_id, url, assemble(head, body), secrets[sub_id], attempts)
+
+
 def subscription(row: Row) -> Subscription:
-    sub: Subscription = model(
+    return model(
         Subscription,
         row,
         event_types=_loads(row["event_types"]),
@@ -126,7 +138,6 @@ def subscription(row: Row) -> Subscription:
         retry_schedule=_loads(row["retry_schedule"]),
         paused=bool(row["paused"]),
     )
-    return sub
 
 
 def subscription_params(s: Subscription) -> Params:
@@ -142,8 +153,7 @@ def subscription_params(s: Subscription) -> Params:
 
 
 def delivery(row: Row) -> Delivery:
-    d: Delivery = model(Delivery, row)
-    return d
+    return model(Delivery, row)
 
 
 DELIVERY = ("id", "event_id", "subscription_id", "job_id", "event_type", "sequence", "next_attempt_at", "created_at")
@@ -154,10 +164,8 @@ def delivery_values(d: NewDelivery) -> tuple[Any, ...]:
 
 
 def attempt(row: Row) -> Attempt:
-    a: Attempt = model(Attempt, row)
-    return a
+    return model(Attempt, row)
 
 
 def api_key(row: Row) -> ApiKey:
-    key: ApiKey = model(ApiKey, row, scopes=tuple(orjson.loads(row["scopes"])))
-    return key
+    return model(ApiKey, row, scopes=tuple(orjson.loads(row["scopes"])))

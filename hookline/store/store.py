@@ -126,7 +126,7 @@ class Store:
 
     async def register_job(self, new: NewJob, now: float) -> Job:
         """Create a job ahead of its callbacks (``receiving.register_job``), with a new id."""
-        job = receiving.new_job(new, new_id("job"), now)
+        job = new.job(new_id("job"), now)
         return await self.driver.write(lambda tx: receiving.register_job(tx, new, job))
 
     async def get_job(self, job_id: str) -> Job | None:
@@ -240,7 +240,7 @@ class Store:
     async def register_submission(self, new: NewJob, submission: NewSubmission, now: float) -> Job:
         """Create the job ``submission.job_id`` (from ``new``, with its one-off subscription) and
         its submission, ``pending`` and due now, in one transaction."""
-        job = receiving.new_job(new, submission.job_id, now)
+        job = new.job(submission.job_id, now)
         return await self.driver.write(lambda tx: work.register_submission(tx, new, submission, job))
 
     claim_submissions = written(work.claim_submissions)

@@ -37,13 +37,11 @@ def _images(raw: Any) -> list[ArchivedImage]:
 
 
 def archive_state(row: Row) -> ArchiveState:
-    state: ArchiveState = rows.model(ArchiveState, row, images=_images(row["images"]))
-    return state
+    return rows.model(ArchiveState, row, images=_images(row["images"]))
 
 
 def submission(row: Row) -> Submission:
-    found: Submission = rows.model(Submission, row)
-    return found
+    return rows.model(Submission, row)
 
 
 # --- submissions ----------------------------------------------------------------------------------

@@ -11,9 +11,8 @@ import orjson
 
 from hookline.changes import SubscriptionChanges
 from hookline.models import Event
-from hookline.queries import EventQuery
+from hookline.queries import BulkRetry, EventQuery
 from hookline.store import Store
-from hookline.store.operations import BulkRetry
 from tests.hookline.test_store import claim, completion, inbound, mj, subscription
 
 WATCHED = ["subscription.failing", "subscription.recovered", "delivery.dead"]

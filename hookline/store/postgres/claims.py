@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hookline.events import assemble
 from hookline.models import Claim, Completion
 from hookline.operational import FAILING_AFTER, build
 from hookline.store import rows
@@ -52,17 +51,7 @@ class PostgresClaims:
 
         found = await self.driver.with_connection(run)
         secrets: dict[str, list[str]] = {}
-        claims = []
-        for r in found:
-            sub_id = r["subscription_id"]
-            if sub_id not in secrets:
-                secrets[sub_id] = [s.secret for s in rows.secrets_from_json(r["secrets"]) if s.active(now)]
-            body = r["body"]
-            payload = assemble(bytes(r["head"]), None if body is None else bytes(body))
-            claims.append(
-                Claim(r["id"], r["event_id"], sub_id, r["job_id"], r["url"], payload, secrets[sub_id], r["attempts"])
-            )
-        return claims
+        return [rows.claim(values, secrets, now) for values in map(rows.getter(found, *rows.CLAIM), found)]
 
     async def complete(self, completion: Completion, now: float, disable_after: float) -> str | None:
         if self._completions is None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, NamedTuple
 
-from hookline.events import assemble
 from hookline.models import Claim, Completion
 from hookline.store import rows
 from hookline.store.driver import Tx
@@ -90,18 +89,13 @@ class SqliteClaims:
             )
             chosen: list[Claim] = []
             secrets: dict[str, list[str]] = {}
-            columns = ("id", "event_id", "subscription_id", "job_id", "url", "secrets", "head", "body", "attempts")
-            for delivery_id, event_id, sub_id, job_id, url, raw, head, body, attempts in map(
-                rows.getter(found, *columns), found
-            ):
+            for values in map(rows.getter(found, *rows.CLAIM), found):
+                sub_id = values[2]
                 if leased.get(sub_id, 0) >= per_subscription:
                     continue
                 leased[sub_id] = leased.get(sub_id, 0) + 1
-                if sub_id not in secrets:
-                    secrets[sub_id] = [s.secret for s in rows.secrets_from_json(raw) if s.active(now)]
-                self.leases.take(delivery_id, Lease(owner, now + lease, sub_id, job_id))
-                payload = assemble(head, body)
-                chosen.append(Claim(delivery_id, event_id, sub_id, job_id, url, payload, secrets[sub_id], attempts))
+                chosen.append(rows.claim(values, secrets, now))
+                self.leases.take(values[0], Lease(owner, now + lease, sub_id, values[3]))
                 if len(chosen) >= limit:
                     break
             return chosen

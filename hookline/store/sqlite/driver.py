@@ -22,7 +22,7 @@ import fcntl
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from functools import lru_cache, partial
 from operator import itemgetter
 from pathlib import Path
@@ -154,8 +154,7 @@ class SqliteDriver:
             if self.exclusive and self._schema_version() >= UPSTREAM_SCHEMA:
                 # We are the only process: leases left behind are stale. (Before ``hookline
                 # migrate`` ran, the tables they live in may not exist yet.)
-                for release in _statements(statement("release_stale_leases").text):
-                    conn.execute(release)
+                conn.executescript(statement("release_stale_leases").text)
             for _ in range(READERS):
                 reader = await aiosqlite.connect(self.path)
                 reader.row_factory = sqlite3.Row
@@ -190,15 +189,14 @@ class SqliteDriver:
         before = self._schema_version()
         for migration in migrations.pending(before, known):
             log.info("applying migration %04d_%s", migration.version, migration.name)
-            conn.execute("BEGIN IMMEDIATE")
             try:
-                for sql in _statements(migration.sql):
-                    conn.execute(sql)
+                conn.executescript(f"BEGIN IMMEDIATE;\n{migration.sql}")
                 params = {"version": migration.version, "name": migration.name, "now": self.clock.now()}
                 conn.execute(*_bind("record_migration", params))
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
         return before, self._schema_version()
 
@@ -226,20 +224,14 @@ class SqliteDriver:
         await self.fetch("SELECT 1")
 
     # reads -----------------------------------------------------------------------------------
-    @contextlib.asynccontextmanager
-    async def _reader(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def fetch(self, query: str, /, **params: Any) -> list[Row]:
         conn = await self._readers.get()
         try:
-            yield conn
-        finally:
-            self._readers.put_nowait(conn)
-
-    async def fetch(self, query: str, /, **params: Any) -> list[Row]:
-        try:
-            async with self._reader() as conn:
-                return list(await conn.execute_fetchall(*_bind(query, params)))
+            return list(await conn.execute_fetchall(*_bind(query, params)))
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite read failed: {exc}") from exc
+        finally:
+            self._readers.put_nowait(conn)
 
     # writes ----------------------------------------------------------------------------------
     async def write(self, unit: Unit[T]) -> T:
@@ -304,9 +296,3 @@ class SqliteDriver:
             return Failed(exc)
         tx.conn.execute("RELEASE op")
         return result
-
-
-def _statements(script: str) -> list[str]:
-    """Split a script into statements (scripts keep ``--`` and ``;`` out of string literals)."""
-    lines = [line.split("--", 1)[0] for line in script.splitlines()]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
