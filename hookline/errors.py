@@ -7,7 +7,7 @@
     │   ├── Unauthorized   401: a missing or wrong token
     │   ├── Forbidden      403: a credential without the scope a route needs
     │   ├── Conflict       409: the request contradicts the current state
-    │   └── DryRun         (hookline.store.retention) not a failure: a dry run's write unit raises it to roll back
+    │   └── DryRun         (hookline.pruning) not a failure: a dry run's write unit raises it to roll back
     ├── EgressRefused      a target address hookline refuses to connect to (private, loopback, ...)
     │   └── Unresolvable   (hookline.egress) the target's name does not resolve (may be temporary)
     ├── UpstreamError      an upstream API answered with an error or could not be reached

@@ -95,6 +95,10 @@ class NewDelivery:
     next_attempt_at: float | None  # None: waiting behind an earlier delivery of the same chain
     created_at: float
 
+    @classmethod
+    def of(cls, event: Event, sub: Subscription, next_attempt_at: float | None, now: float) -> NewDelivery:
+        return cls(new_id("dlv"), event.id, sub.id, event.job_id, event.type, event.sequence, next_attempt_at, now)
+
 
 class SubscriptionSet:
     """The enabled subscriptions, with one-off (per-job) subscriptions indexed by job, so fan-out
@@ -139,17 +143,17 @@ def plan_deliveries(
             chain = (sub.id, job.id)
             waiting = chain in open_chains
             open_chains.add(chain)
-            planned.append(
-                NewDelivery(
-                    id=new_id("dlv"),
-                    event_id=event.id,
-                    subscription_id=sub.id,
-                    job_id=job.id,
-                    event_type=event.type,
-                    sequence=event.sequence,
-                    # Held: behind the chain's head, or until a paused subscription is resumed.
-                    next_attempt_at=None if waiting or sub.paused else now,
-                    created_at=now,
-                )
-            )
+            # Held: behind the chain's head, or until a paused subscription is resumed.
+            planned.append(NewDelivery.of(event, sub, None if waiting or sub.paused else now, now))
     return planned
+
+
+def plan_notices(notices: list[tuple[Event, str]], subscriptions: SubscriptionSet) -> list[NewDelivery]:
+    """One delivery of each operational event to every subscription that names its type in
+    ``event_types``, but the one the event is about (see ``hookline.operational``)."""
+    return [
+        NewDelivery.of(event, sub, None if sub.paused else event.created_at, event.created_at)
+        for event, subject in notices
+        for sub in subscriptions.general
+        if sub.id != subject and sub.event_types and event.type in sub.event_types
+    ]

@@ -2,7 +2,7 @@
 
 The pruner deletes, every ``HOOKLINE_PRUNE_INTERVAL`` seconds, what is older than
 ``HOOKLINE_RETENTION`` (age from a row's last change): terminal jobs whole (children first), then
-finished deliveries with their attempts, then the rows of each ``store.retention.SWEEPS`` entry
+finished deliveries with their attempts, then the rows of each ``hookline.pruning.SWEEPS`` entry
 (callbacks nothing refers to; further kinds add one line there). Each step runs in small batches,
 one short write each, with a pause between them, so ingest is never held up behind it (on SQLite
 it shares the one writer; on PostgreSQL it never waits for a row another transaction holds).
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from hookline.pruning import KINDS, SWEEPS, Removed
 from hookline.runtime import Runtime
 from hookline.store import Store
-from hookline.store.retention import KINDS, SWEEPS, Removed
 from hookline.worker import Worker
 
 log = logging.getLogger(__name__)

@@ -51,6 +51,11 @@ class Health:
         if c.throttle_until is not None:
             self.throttle_until = max(self.throttle_until or 0.0, c.throttle_until)
 
+    @property
+    def only_succeeded(self) -> bool:
+        """Whether the batch held nothing but successes."""
+        return self.failed_at is None and self.disable_reason is None and self.throttle_until is None
+
     def failing_since(self, stored: float | None) -> float | None:
         """``failing_since`` after this batch, given the stored value."""
         if self.success_at is not None:

@@ -4,7 +4,7 @@ parameters and the errors every route shares."""
 from __future__ import annotations
 
 from hookline.api.jsonschema import Schema, ref
-from hookline.store.retention import KINDS
+from hookline.pruning import KINDS
 
 JSON = "application/json"
 

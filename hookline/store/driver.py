@@ -2,14 +2,11 @@
 
 A driver opens, migrates, pings and closes its database; reads by statement name (see
 ``queries``); and runs *write units*: ``async def unit(tx) -> result``, the domain logic written
-once (``receiving``, ``subscriptions``, ``deliveries``, ``work``), which reach the database only
-through :class:`Tx`. On SQLite a unit runs inside the group-committed writer (statements on the
-event loop, the batch's COMMIT on a dedicated thread; a unit's awaits never suspend); on
-PostgreSQL it is a transaction of its own, run again when it loses a race to another process,
-with NOTIFY when it made deliveries due. Each driver wraps its database's errors once, at this
-boundary, into :class:`~hookline.errors.StoreError`; units raise only hookline errors.
-
-Rows are read by column name (``row["job_id"]``): ``sqlite3.Row`` and ``asyncpg.Record`` both allow it.
+once (``receiving``, ``subscriptions``, ``deliveries``, ``work``, ...), which reach the database
+only through :class:`Tx`: in SQLite's group-committed writer, or in a PostgreSQL transaction of
+its own. Each driver wraps its database's errors once, here, into
+:class:`~hookline.errors.StoreError`; units raise only hookline errors. Rows are read by column
+name (``row["job_id"]``).
 """
 
 from __future__ import annotations

@@ -1,19 +1,13 @@
-"""Subscription health and operational events in the store (see :mod:`hookline.operational`):
-worked out from what a batch of delivery attempts did, and written in the same transaction as the
-attempts that caused them (on both backends; PostgreSQL's ``hookline_complete`` writes a batch of
-successes alone, and only hands over the subscriptions whose recovery is owed).
-
-Each subscription counts its failed attempts in a row (``consecutive_failures``, reset by a
-success): crossing :data:`~hookline.operational.FAILING_AFTER` makes it ``failing``, a success
-while at or above it ``recovered``."""
+"""Subscription health and operational events (:mod:`hookline.operational`), worked out from what a
+batch of delivery attempts did and written in the transaction that records them (PostgreSQL's
+``hookline_complete`` writes a batch of successes alone and hands over the recoveries owed)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from hookline.fanout import NewDelivery
-from hookline.ids import new_id
+from hookline.fanout import plan_notices
 from hookline.models import Event
 from hookline.operational import build, health_events
 from hookline.store import receiving, rows
@@ -37,18 +31,8 @@ class Notices:
         if not delivery_ids:
             return
         for r in await tx.fetch("dead_deliveries", ids=delivery_ids):
-            event = build(
-                "delivery.dead",
-                now,
-                r["subscription_id"],
-                r["url"],
-                delivery_id=r["id"],
-                event_id=r["event_id"],
-                event_type=r["event_type"],
-                job_id=r["job_id"],
-                attempts=r["attempts"],
-                last_error=r["last_error"],
-            )
+            told = {key: r[key] for key in ("event_id", "event_type", "job_id", "attempts", "last_error")}
+            event = build("delivery.dead", now, r["subscription_id"], r["url"], delivery_id=r["id"], **told)
             self.add(event, r["subscription_id"])
 
     async def write(self, tx: Tx) -> None:
@@ -57,22 +41,7 @@ class Notices:
         if not self.events:
             return
         await tx.many("insert_events", rows.EVENT, [rows.event_values(e) for e, _ in self.events])
-        subs = await tx.fanout_subscriptions([])
-        planned = [
-            NewDelivery(
-                id=new_id("dlv"),
-                event_id=event.id,
-                subscription_id=sub.id,
-                job_id=event.job_id,
-                event_type=event.type,
-                sequence=event.sequence,
-                next_attempt_at=None if sub.paused else event.created_at,
-                created_at=event.created_at,
-            )
-            for event, subject in self.events
-            for sub in subs.general
-            if sub.id != subject and sub.event_types and event.type in sub.event_types
-        ]
+        planned = plan_notices(self.events, await tx.fanout_subscriptions([]))
         await receiving.insert_deliveries(tx, planned)
         self.events = []
 

@@ -18,6 +18,7 @@ from hookline.changes import NewJob
 from hookline.correlate import JobIndex, lookup_keys, plan_ingest
 from hookline.errors import Conflict
 from hookline.fanout import NewDelivery, SubscriptionSet, plan_deliveries
+from hookline.ids import new_id
 from hookline.models import CallbackResult, Event, Inbound, Job, Subscription
 from hookline.store import rows
 from hookline.store.driver import Tx
@@ -93,12 +94,14 @@ async def replay(tx: Tx, sub: Subscription, since: float, until: float | None, n
     return len(planned)
 
 
-async def register_job(tx: Tx, new: NewJob, job: Job) -> Job:
-    """Create ``job`` (with its one-off subscription). Raises Conflict (``job_exists``) when a job
+async def register_job(tx: Tx, new: NewJob, now: float, job_id: str | None = None) -> Job:
+    """Create the job ``new`` describes, ahead of its callbacks, with its one-off subscription (its
+    id ``job_id``, else a new one). Raises Conflict (``job_exists``) when a job
     already has its upstream id — also when another process bound or created one meanwhile — and
     Conflict (``correlation_key_taken``) when, registered without one, it would wait behind a job
     with its correlation key that no callback has bound yet (callbacks bind the oldest such job
     only: this one would never hear of its task)."""
+    job = new.job(job_id or new_id("job"), now)
     if new.upstream_id is not None:
         await _refuse_taken(tx, new)
     elif new.correlation_key is not None:

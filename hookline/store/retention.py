@@ -1,80 +1,22 @@
-"""Retention and erasure, as write units (see ``driver``): deleting jobs with everything that hangs
-off them, and pruning what is older than ``HOOKLINE_RETENTION``.
+"""Retention and erasure, as write units (see ``driver``; the policy: ``hookline.retention``).
 
 A job goes whole, children first, in one transaction: attempts, deliveries, events, callbacks,
-its upstream work (archive, submission, poll lease), its one-off subscription, then the job. Its
-archived image files are not the store's: the unit returns the SHA-256 of each file that no
-remaining job's archive names (content-addressed files may be shared), and the caller removes them
-once the transaction committed.
+its upstream work, its one-off subscription, then the job. Its archived files are not the store's:
+the unit returns the SHA-256 of each file no remaining job's archive names (files may be shared),
+and the caller removes them once the transaction committed.
 
-Retention never deletes a non-terminal job, a pending delivery, or what one of them still needs:
-``prune_jobs`` takes only terminal jobs with no pending delivery and no archive being worked on (a job
-keeps its events and callbacks until it goes); ``prune_deliveries`` takes finished deliveries of
-the jobs that stay; each :class:`Sweep` deletes rows nothing refers to. Every unit is one small
-batch (``limit``) so the SQLite writer is never held for long; on PostgreSQL the rows are taken
-with ``SKIP LOCKED`` (jobs first, the order every writer locks in), so a batch never waits for
-ingest or a claim, and never makes one wait for more than its own short transaction.
+Retention never deletes a non-terminal job, a pending delivery, or what one still needs. Each unit
+is one small batch (``limit``) so the SQLite writer is never held for long; on PostgreSQL rows are
+taken with ``SKIP LOCKED`` (jobs first, the order every writer locks in), so a batch never waits
+for ingest or a claim.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import orjson
 
-from hookline.errors import InputError
+from hookline.pruning import DryRun, Removed, Sweep
 from hookline.store.driver import Row, Tx
-
-KINDS = ("jobs", "callbacks", "events", "deliveries", "attempts", "subscriptions", "archived_images")
-
-
-@dataclass(frozen=True, slots=True)
-class Sweep:
-    """A table retention empties on its own: ``statement`` (named SQL) deletes at most ``:limit``
-    rows that last changed before ``:cutoff`` and that nothing refers to. ``keep_for`` is their
-    age limit in seconds; None means ``HOOKLINE_RETENTION``."""
-
-    kind: str
-    statement: str
-    keep_for: float | None = None
-
-
-# A further kind of row to prune is one line here, with its statement in sql/common.sql.
-SWEEPS: list[Sweep] = [
-    Sweep("callbacks", "prune_callbacks"),
-    Sweep("events", "prune_operational_events"),
-    # expires_at already counts the 24 h an answer is kept (see ``idempotency``)
-    Sweep("idempotency_keys", "prune_idempotency_keys", keep_for=0.0),
-]
-
-
-@dataclass(slots=True)
-class Removed:
-    """What was (or, in a dry run, would be) deleted: rows by kind, and the archived files that
-    no remaining job refers to (their SHA-256; ``archived_images`` counts the files removed)."""
-
-    counts: dict[str, int] = field(default_factory=dict)
-    files: set[str] = field(default_factory=set)
-
-    def count(self, kind: str, n: int) -> None:
-        self.counts[kind] = self.counts.get(kind, 0) + n
-
-    def add(self, other: Removed) -> None:
-        for kind, n in other.counts.items():
-            self.count(kind, n)
-        self.files |= other.files
-
-    @property
-    def rows(self) -> int:
-        return sum(n for kind, n in self.counts.items() if kind != "archived_images")
-
-
-class DryRun(InputError):
-    """Raised by a unit to roll its deletions back after counting them (``hookline prune --dry-run``)."""
-
-    def __init__(self, removed: Removed) -> None:
-        super().__init__("dry run: rolled back")
-        self.removed = removed
 
 
 async def delete_jobs(tx: Tx, ids: list[str]) -> Removed:

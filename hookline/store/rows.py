@@ -9,14 +9,13 @@ about 20 k instructions per callback; tuples cost next to nothing.)"""
 from __future__ import annotations
 
 from collections.abc import Callable
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any, TypeVar
 
 import orjson
 
 from hookline.apikeys import ApiKey
 from hookline.events import assemble
-from hookline.fanout import NewDelivery
 from hookline.models import Attempt, CallbackRecord, Claim, Delivery, Event, Job, Page, SigningSecret, Subscription
 from hookline.queries import feed_cursor
 from hookline.store.driver import Params, Row
@@ -99,8 +98,7 @@ def event(row: Row) -> Event:
 EVENT = ("id", "job_id", "type", "sequence", "created_at", "head", "callback_id")
 
 
-def event_values(e: Event) -> tuple[Any, ...]:
-    return (e.id, e.job_id, e.type, e.sequence, e.created_at, e.head, e.callback_id)
+event_values = attrgetter(*EVENT)  # the values of the columns ``EVENT`` names
 
 
 def feed_page(found: list[Row], after: str | None) -> Page[Event]:
@@ -159,8 +157,7 @@ def delivery(row: Row) -> Delivery:
 DELIVERY = ("id", "event_id", "subscription_id", "job_id", "event_type", "sequence", "next_attempt_at", "created_at")
 
 
-def delivery_values(d: NewDelivery) -> tuple[Any, ...]:
-    return (d.id, d.event_id, d.subscription_id, d.job_id, d.event_type, d.sequence, d.next_attempt_at, d.created_at)
+delivery_values = attrgetter(*DELIVERY)  # of a NewDelivery
 
 
 def attempt(row: Row) -> Attempt:

@@ -1,14 +1,7 @@
-"""The store: hookline's domain methods, written once over a :class:`~hookline.store.driver.Driver`.
-Callers never see SQL.
-
-Two drivers exist: ``sqlite`` (the embedded default: aiosqlite readers, one group-committing
-writer connection, WAL, synchronous FULL) and ``postgres`` (asyncpg, for many processes). A
-method returns only after its writes are committed; the writes of one callback (the callback row,
-the job change, its events and their deliveries) are committed together or not at all.
-
-Most write methods are a write unit of a capability module exposed as it is (:func:`written`:
-the unit's documentation is the method's); the rest say here what they add.
-"""
+"""The store: hookline's domain methods, written once over a :class:`~hookline.store.driver.Driver`
+(``sqlite`` or ``postgres``). Callers never see SQL. A method returns only after its writes are
+committed. Most write methods are a write unit of a capability module exposed as it is
+(:func:`written`: the unit's documentation is the method's)."""
 
 from __future__ import annotations
 
@@ -17,9 +10,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from hookline.apikeys import ApiKey
-from hookline.changes import NewJob
 from hookline.clock import Clock
-from hookline.ids import new_id
 from hookline.models import (
     Attempt,
     Backlog,
@@ -34,14 +25,15 @@ from hookline.models import (
     Page,
     Subscription,
 )
+from hookline.pruning import DryRun, Removed, Sweep
 from hookline.queries import MAX_PAGE, CallbackQuery, DeliveryQuery, EventQuery, JobQuery, SubscriptionQuery
-from hookline.store import apikeys, idempotency, operations, rates, receiving, retention, rows, subscriptions, work
+from hookline.store import apikeys, deliveries, idempotency, rates, receiving, retention, rows, subscriptions, work
 from hookline.store.driver import Driver, Row, Tx
-from hookline.store.retention import DryRun, Removed, Sweep
-from hookline.upstream_work import ArchiveState, NewSubmission, Submission
+from hookline.upstream_work import ArchiveState, Submission
 
 P = ParamSpec("P")
 T = TypeVar("T")
+M = TypeVar("M")
 
 
 def written(
@@ -95,7 +87,11 @@ class Store:
         found = await self.driver.fetch(name, **params)
         return found[0] if found else None
 
-    async def _page(self, select: str, query: Any, alias: str = "") -> tuple[list[Row], str | None]:
+    async def _get(self, name: str, model: Callable[[Row], M], **params: Any) -> M | None:
+        row = await self._one(name, **params)
+        return None if row is None else model(row)
+
+    async def _list(self, select: str, query: Any, model: Callable[[Row], M], alias: str = "") -> Page[M]:
         """One page, newest first, of ``select`` (``SELECT ... FROM ...``; its main table is
         ``alias`` when it joins), filtered by the query's column equalities, after its cursor."""
         limit = max(1, min(query.limit, MAX_PAGE))
@@ -109,9 +105,8 @@ class Store:
         found = await self.driver.fetch(
             f"{select} {where} ORDER BY {column}id DESC LIMIT :limit", limit=limit + 1, **params
         )
-        more = len(found) > limit
-        found = found[:limit]
-        return found, (found[-1]["id"] if more and found else None)
+        cursor = found[limit - 1]["id"] if len(found) > limit else None
+        return Page([model(r) for r in found[:limit]], cursor)
 
     # receiving -------------------------------------------------------------------------------
     async def _ingest(self, tx: Tx, items: list[Inbound]) -> list[CallbackResult]:
@@ -124,22 +119,18 @@ class Store:
         result: Awaitable[CallbackResult] = self.driver.batched(self._ingest, inbound)
         return result
 
-    async def register_job(self, new: NewJob, now: float) -> Job:
-        """Create a job ahead of its callbacks (``receiving.register_job``), with a new id."""
-        job = new.job(new_id("job"), now)
-        return await self.driver.write(lambda tx: receiving.register_job(tx, new, job))
+    register_job = written(receiving.register_job)
 
     async def get_job(self, job_id: str) -> Job | None:
-        row = await self._one("get_job", id=job_id)
-        return None if row is None else rows.job(row)
+        return await self._get("get_job", rows.job, id=job_id)
 
     async def list_jobs(self, query: JobQuery) -> Page[Job]:
-        found, cursor = await self._page(
+        return await self._list(
             "SELECT j.*, u.body AS upstream FROM jobs j LEFT JOIN callbacks u ON u.id = j.upstream_callback_id",
             query,
+            rows.job,
             alias="j",
         )
-        return Page([rows.job(r) for r in found], cursor)
 
     async def job_callbacks(self, job_id: str, limit: int = 200) -> list[CallbackRecord]:
         return [rows.callback(r) for r in await self.driver.fetch("job_callbacks", job_id=job_id, limit=limit)]
@@ -149,8 +140,7 @@ class Store:
 
     async def list_callbacks(self, query: CallbackQuery) -> Page[CallbackRecord]:
         """The callback log, newest first (rejected callbacks included: they have no job)."""
-        found, cursor = await self._page("SELECT * FROM callbacks", query)
-        return Page([rows.callback(r) for r in found], cursor)
+        return await self._list("SELECT * FROM callbacks", query, rows.callback)
 
     async def list_events(self, query: EventQuery) -> Page[Event]:
         """The event feed, OLDEST first, after ``query.after``. ``next_cursor`` is the cursor of the
@@ -179,12 +169,10 @@ class Store:
     replay = written(subscriptions.replay)
 
     async def get_subscription(self, sub_id: str) -> Subscription | None:
-        row = await self._one("get_subscription", id=sub_id)
-        return None if row is None else rows.subscription(row)
+        return await self._get("get_subscription", rows.subscription, id=sub_id)
 
     async def list_subscriptions(self, query: SubscriptionQuery) -> Page[Subscription]:
-        found, cursor = await self._page("SELECT * FROM subscriptions", query)
-        return Page([rows.subscription(r) for r in found], cursor)
+        return await self._list("SELECT * FROM subscriptions", query, rows.subscription)
 
     # deliveries ------------------------------------------------------------------------------
     async def claim_deliveries(
@@ -199,13 +187,10 @@ class Store:
 
     async def complete_delivery(self, completion: Completion, now: float, disable_after: float) -> str | None:
         """Record an attempt and its consequences (retry, delivered, dead; subscription health;
-        promotion of the next delivery in the chain). Ignored, but for the attempt row, if the
-        lease was lost to another dispatcher.
-
-        Returns the reason when recording this attempt disabled its subscription (410 Gone, or no
-        success for ``disable_after`` seconds), else None. A subscription is reported disabled by
-        exactly one call, however many attempts were recorded together, so the dispatcher can
-        count disablings honestly."""
+        promotion of the next delivery in the chain; only the attempt row if the lease was lost).
+        Returns why, when recording it disabled its subscription (410 Gone, or no success for
+        ``disable_after`` seconds): one call per disabling, however many attempts were recorded
+        together, so the dispatcher counts disablings honestly."""
         return await self.driver.claims.complete(completion, now, disable_after)
 
     async def release_deliveries(self, owner: str, delivery_ids: list[str]) -> None:
@@ -218,18 +203,16 @@ class Store:
         await self.driver.wait_for_work(timeout)
 
     async def get_delivery(self, delivery_id: str) -> Delivery | None:
-        row = await self._one("get_delivery", id=delivery_id)
-        return None if row is None else rows.delivery(row)
+        return await self._get("get_delivery", rows.delivery, id=delivery_id)
 
     async def list_deliveries(self, query: DeliveryQuery) -> Page[Delivery]:
-        found, cursor = await self._page("SELECT * FROM deliveries", query)
-        return Page([rows.delivery(r) for r in found], cursor)
+        return await self._list("SELECT * FROM deliveries", query, rows.delivery)
 
     async def delivery_attempts(self, delivery_id: str) -> list[Attempt]:
         return [rows.attempt(r) for r in await self.driver.fetch("delivery_attempts", id=delivery_id)]
 
-    retry_delivery = written(subscriptions.retry_delivery)
-    retry_deliveries = written(operations.retry_deliveries)
+    retry_delivery = written(deliveries.retry_delivery)
+    retry_deliveries = written(deliveries.retry_deliveries)
 
     async def backlog(self, now: float) -> Backlog:
         row = await self._one("backlog")
@@ -237,12 +220,7 @@ class Store:
         return Backlog(pending=row["pending"], oldest_pending_at=row["oldest"], dead=row["dead"])
 
     # upstream work (``work``) ----------------------------------------------------------------
-    async def register_submission(self, new: NewJob, submission: NewSubmission, now: float) -> Job:
-        """Create the job ``submission.job_id`` (from ``new``, with its one-off subscription) and
-        its submission, ``pending`` and due now, in one transaction."""
-        job = new.job(submission.job_id, now)
-        return await self.driver.write(lambda tx: work.register_submission(tx, new, submission, job))
-
+    register_submission = written(work.register_submission)
     claim_submissions = written(work.claim_submissions)
     hold_submission = written(work.hold_submission)
 
@@ -251,8 +229,7 @@ class Store:
         return await self.driver.write(lambda tx: work.finish_submission(tx, job_id, inbound, sent, self.clock.now()))
 
     async def get_submission(self, job_id: str) -> Submission | None:
-        row = await self._one("get_submission", job_id=job_id)
-        return None if row is None else work.submission(row)
+        return await self._get("get_submission", work.submission, job_id=job_id)
 
     claim_polls = written(work.claim_polls)
 
@@ -266,8 +243,7 @@ class Store:
     fail_archive = written(work.fail_archive)
 
     async def get_archive(self, job_id: str) -> ArchiveState | None:
-        row = await self._one("get_archive", job_id=job_id)
-        return None if row is None else work.archive_state(row)
+        return await self._get("get_archive", work.archive_state, job_id=job_id)
 
     # retention and erasure (``retention``) -----------------------------------------------------
     erase_jobs = written(retention.erase)
@@ -322,13 +298,11 @@ class Store:
 
     async def find_api_key(self, hashed: str) -> ApiKey | None:
         """The key whose hash is ``hashed``, revoked or expired ones included, or None."""
-        row = await self._one("api_key_by_hash", key_hash=hashed)
-        return None if row is None else rows.api_key(row)
+        return await self._get("api_key_by_hash", rows.api_key, key_hash=hashed)
 
     async def get_api_key(self, key_id: str) -> ApiKey | None:
         """The key ``key_id``, revoked or expired ones included, or None."""
-        row = await self._one("api_key_by_id", id=key_id)
-        return None if row is None else rows.api_key(row)
+        return await self._get("api_key_by_id", rows.api_key, id=key_id)
 
     # idempotency keys (``idempotency``) --------------------------------------------------------
     claim_idempotency_key = written(idempotency.claim)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from hookline.changes import SubscriptionChanges
 from hookline.errors import Conflict, NotFound
-from hookline.models import Delivery, SigningSecret, Subscription
+from hookline.models import SigningSecret, Subscription
 from hookline.operational import build
 from hookline.store import receiving, rows
 from hookline.store.driver import Tx
@@ -91,18 +91,3 @@ async def enabled(tx: Tx, sub_id: str, doing: str) -> Subscription:
     if not sub.enabled:
         raise Conflict(f"subscription {sub_id} is disabled ({sub.disabled_reason}); enable it {doing}")
     return sub
-
-
-async def retry_delivery(tx: Tx, delivery_id: str, now: float) -> Delivery:
-    """Make a dead (or waiting) delivery due now. Raises NotFound, Conflict."""
-    row = await tx.fetch_one("delivery_state", id=delivery_id)
-    if row is None:
-        raise NotFound(f"no delivery {delivery_id!r}")
-    if await tx.claims.busy(tx, delivery_id, now):
-        raise Conflict(f"delivery {delivery_id} is being sent right now; look again in a moment")
-    sub_id = row["subscription_id"]
-    await enabled(tx, sub_id, f'(PATCH /v1/subscriptions/{sub_id} {{"enabled": true}}) before retrying')
-    await tx.execute("retry_delivery", now=now, id=delivery_id)
-    tx.claims.forget(tx, delivery_id)
-    tx.wake = True
-    return rows.delivery(await tx.fetch_one("get_delivery", id=delivery_id))

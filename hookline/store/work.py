@@ -1,13 +1,10 @@
-"""hookline's own upstream work, as the store keeps it: blend submissions waiting to be sent (or
-sent), the reconciler's poll leases, and the archive of result images — their data, and their
-write units (see ``driver``).
+"""hookline's own upstream work (``hookline.upstream_work``) as write units (see ``driver``):
+blend submissions, the reconciler's poll leases, the archive of result images.
 
-Each is a small work queue keyed by job id, claimed with a lease (``lease_until``/``lease_owner``)
-so that several processes sharing a PostgreSQL database never do the same piece of work at once:
-submissions are claimed one claim at a time (a transaction lock, since the per-channel count and
-the lease must agree), poll leases are won row by row by a conditional upsert, archives are
-claimed with SKIP LOCKED. Locks follow ``receiving``'s order: a job's row before anything that
-hangs off it. On SQLite's one writer, claims cannot interleave at all.
+Each is a work queue keyed by job id, claimed with a lease (``lease_until``/``lease_owner``) so
+that processes sharing a PostgreSQL database never do the same work at once: submissions one
+claim at a time (a transaction lock: the per-channel count and the lease must agree), poll leases
+row by row (a conditional upsert), archives with SKIP LOCKED. Locks follow ``receiving``'s order.
 """
 
 from __future__ import annotations
@@ -45,8 +42,10 @@ def submission(row: Row) -> Submission:
 
 
 # --- submissions ----------------------------------------------------------------------------------
-async def register_submission(tx: Tx, new: NewJob, submission: NewSubmission, job: Job) -> Job:
-    await receiving.register_job(tx, new, job)
+async def register_submission(tx: Tx, new: NewJob, submission: NewSubmission, now: float) -> Job:
+    """Create the job ``submission.job_id`` (from ``new``, with its one-off subscription) and its
+    submission, ``pending`` and due now."""
+    job = await receiving.register_job(tx, new, now, submission.job_id)
     await tx.execute(
         "insert_submission",
         job_id=submission.job_id,

@@ -23,7 +23,7 @@ from hookline.queries import DeliveryQuery, JobQuery
 from hookline.store import Store, postgres_store
 from hookline.store.migrations import discover
 from tests.hookline.test_store import completion, inbound, mj, subscription
-from tests.support import REPO
+from tests.support import REPO, wait_for
 
 pytestmark = pytest.mark.postgres
 
@@ -39,6 +39,13 @@ async def stores(url: str, count: int) -> AsyncIterator[list[Store]]:
             await s.close()
 
 
+async def listening(store: Store, timeout: float = 5.0) -> None:
+    """Start ``store``'s LISTEN connection and wait until it is connected."""
+    listener = store.driver.listener  # type: ignore[attr-defined]
+    listener.ensure_started()
+    await wait_for(lambda: listener.connected, timeout=timeout, what="the LISTEN connection")
+
+
 async def test_processes_starting_together_migrate_once(pg_url: str) -> None:
     async with stores(pg_url, 4):
         conn = await asyncpg.connect(pg_url)
@@ -51,7 +58,7 @@ async def test_processes_starting_together_migrate_once(pg_url: str) -> None:
 
 async def test_a_due_delivery_in_one_process_wakes_a_dispatcher_in_another(pg_url: str) -> None:
     async with stores(pg_url, 2) as (receiver, dispatcher):
-        assert await dispatcher.driver.listener.wait_connected(5.0)
+        await listening(dispatcher)
         await receiver.create_subscription(subscription())
         waiter = asyncio.create_task(dispatcher.wait_for_work(30))
         await asyncio.sleep(0)
@@ -63,7 +70,7 @@ async def test_a_due_delivery_in_one_process_wakes_a_dispatcher_in_another(pg_ur
 
 async def test_the_listener_reconnects_after_losing_its_connection(pg_url: str) -> None:
     async with stores(pg_url, 2) as (receiver, dispatcher):
-        assert await dispatcher.driver.listener.wait_connected(5.0)
+        await listening(dispatcher)
         await receiver.create_subscription(subscription())
         admin = await asyncpg.connect(pg_url)
         try:
@@ -75,7 +82,7 @@ async def test_the_listener_reconnects_after_losing_its_connection(pg_url: str) 
             await admin.close()
         assert killed == 1
         await dispatcher.wait_for_work(5)  # losing the connection is itself a reason to look for work
-        assert await dispatcher.driver.listener.wait_connected(10)
+        await listening(dispatcher, 10)
         await dispatcher.wait_for_work(0.01)  # the reconnection's own wake-up
         waiter = asyncio.create_task(dispatcher.wait_for_work(30))
         await asyncio.sleep(0)

@@ -1,30 +1,28 @@
 """Claims and completions on PostgreSQL, safe with any number of dispatcher processes.
 
-Claim: due deliveries are locked with ``FOR UPDATE SKIP LOCKED`` (two dispatchers never wait for
-or take the same row), then leased (``lease_owner``, ``lease_until``). A lease that expires — its
-dispatcher died or hung — makes the delivery due again for anyone. The per-subscription bound is
-global: a claim counts the live leases of each subscription it takes from while holding that
-subscription's advisory transaction lock, so two dispatchers cannot both see "one slot left".
+Claim: due deliveries are locked with ``FOR UPDATE SKIP LOCKED``, then leased; an expired lease
+makes the delivery due again for anyone. The per-subscription bound is global: a claim counts a
+subscription's live leases under that subscription's advisory transaction lock.
 
 Completion (a batch, through a group committer): record every attempt; apply its result only if
-its dispatcher still holds the lease (otherwise the attempt row is all that is kept); promote the
-next delivery of each finished chain, under the job's row lock (see ``receiving``); update the
-health of the subscriptions involved.
+its dispatcher still holds the lease; promote the next delivery of each finished chain, under the
+job's row lock (see ``receiving``); update the subscriptions' health.
 
-Both run in the database (functions ``hookline_claim`` and ``hookline_complete``, in the
-migration): a busy dispatcher's event loop delays every round trip, so the number of round trips
-per claim or per batch of completions, not the database's work, bounded a dispatcher's rate.
+Both run in the database (``hookline_claim``, ``hookline_complete``, in the migrations): a busy
+dispatcher's event loop delays every round trip, so round trips, not the database's work, bounded
+a dispatcher's rate.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from hookline.models import Claim, Completion
 from hookline.operational import FAILING_AFTER, build
 from hookline.store import rows
 from hookline.store.driver import Row, Tx
-from hookline.store.groupcommit import GroupCommitter, Op
+from hookline.store.groupcommit import Op
 from hookline.store.operational import Notices, write_health
 from hookline.subscription_health import Health
 
@@ -40,7 +38,6 @@ SUCCESS_RESOLUTION = 1.0
 class PostgresClaims:
     def __init__(self, driver: PostgresDriver) -> None:
         self.driver = driver
-        self._completions: GroupCommitter | None = None
 
     async def claim(self, owner: str, limit: int, now: float, lease: float, per_subscription: int) -> list[Claim]:
         """One call of ``hookline_claim`` (see the migration), its own transaction."""
@@ -53,16 +50,11 @@ class PostgresClaims:
         secrets: dict[str, list[str]] = {}
         return [rows.claim(values, secrets, now) for values in map(rows.getter(found, *rows.CLAIM), found)]
 
-    async def complete(self, completion: Completion, now: float, disable_after: float) -> str | None:
-        if self._completions is None:
-            self._completions = GroupCommitter(self._complete_batch, name="pg-completions")
-            self._completions.start()
-        disabled: str | None = await self._completions.submit("complete", (completion, now, disable_after))
-        return disabled
-
-    async def close(self) -> None:
-        if self._completions is not None:
-            await self._completions.close()
+    def complete(self, completion: Completion, now: float, disable_after: float) -> Awaitable[str | None]:
+        result: Awaitable[str | None] = self.driver.grouped(
+            "complete", self._complete_batch, (completion, now, disable_after)
+        )
+        return result
 
     async def _complete_batch(self, ops: list[Op]) -> list[str | None]:
         items = [op.payload for op in ops]
@@ -96,7 +88,7 @@ async def _complete(tx: PostgresTx, items: list[tuple[Completion, float, float]]
     health: dict[str, Health] = {}
     for position, (c, now, disable_after) in enumerate(items):
         health.setdefault(c.subscription_id, Health(now, disable_after)).add(c, position)
-    succeeded = {sub_id: h.success_at for sub_id, h in health.items() if _only_succeeded(h)}
+    succeeded = {sub_id: h.success_at for sub_id, h in health.items() if h.only_succeeded}
     attempts = [c.attempt for c, _, _ in items]
     params: dict[str, Any] = {f"a_{f}": [getattr(a, f) for a in attempts] for f in attempts[0].__dataclass_fields__}
     params |= {
@@ -155,7 +147,3 @@ async def _settle_recoveries(tx: Tx, notices: Notices, sub_ids: list[str], now: 
     if sub_ids:
         for r in await tx.fetch("settle_recoveries", ids=sub_ids, failing_after=FAILING_AFTER):
             notices.add(build("subscription.recovered", now, r["id"], r["url"]), r["id"])
-
-
-def _only_succeeded(h: Health) -> bool:
-    return h.failed_at is None and h.disable_reason is None and h.throttle_until is None

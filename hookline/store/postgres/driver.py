@@ -2,13 +2,10 @@
 database.
 
 Connections come from one asyncpg pool. Batched units (callbacks, delivery completions) go through
-group committers, so concurrent requests share a transaction and a commit; every other unit is a
-transaction of its own. Transactions that lose a race another process can win — a deadlock, a
-serialization failure, a new job that another receiver created first — are run again (a few
-times; then a failed batch is retried op by op by the committer). Transactions that make
-deliveries due run NOTIFY; ``wait_for_work`` listens (``notify``). Driver errors surface as
-StoreError. Migrations run under a session advisory lock, so processes that start together take
-turns and exactly one applies each pending migration.
+group committers: concurrent requests share a transaction; every other unit is a transaction of
+its own. A transaction that loses a race to another process (a deadlock, a serialization failure,
+a new job another receiver created first) runs again. Transactions that make deliveries due run
+NOTIFY (``notify`` listens). Migrations run under an advisory lock: exactly one process applies each.
 """
 
 from __future__ import annotations
@@ -27,7 +24,7 @@ from hookline.errors import HooklineError, StoreError
 from hookline.fanout import SubscriptionSet
 from hookline.store import migrations, rows
 from hookline.store.driver import BatchUnit, Columns, Params, Row, Unit
-from hookline.store.groupcommit import GroupCommitter, Op
+from hookline.store.groupcommit import GroupCommitter, RunBatch
 from hookline.store.postgres.claims import PostgresClaims
 from hookline.store.postgres.notify import Listener
 from hookline.store.queries import resolver
@@ -98,12 +95,11 @@ class PostgresTx:
 
 
 class PostgresDriver:
-    def __init__(self, dsn: str, *, clock: Clock, min_connections: int = 1, max_connections: int = 10) -> None:
+    def __init__(self, dsn: str, *, clock: Clock, max_connections: int = 10) -> None:
         self.dsn = dsn
         self.clock = clock
         self.where = redact_database_url(dsn)  # for messages and logs: never the password
         self.claims = PostgresClaims(self)
-        self._min = min_connections
         self._max = max_connections
         self._pool: asyncpg.Pool | None = None
         self._wake = asyncio.Event()
@@ -116,7 +112,7 @@ class PostgresDriver:
         try:
             self._pool = await asyncpg.create_pool(
                 self.dsn,
-                min_size=self._min,
+                min_size=1,
                 max_size=self._max,
                 server_settings={"application_name": "hookline"},
                 reset=_reset,
@@ -162,8 +158,6 @@ class PostgresDriver:
         for committer in self._committers.values():
             with contextlib.suppress(RuntimeError):
                 await committer.close()
-        with contextlib.suppress(RuntimeError):
-            await self.claims.close()
         await self.listener.close()
         pool, self._pool = self._pool, None
         if pool is not None:
@@ -207,18 +201,18 @@ class PostgresDriver:
 
         return await self.with_connection(run)
 
-    async def batched(self, unit: BatchUnit, item: Any) -> Any:
-        committer = self._committers.get(unit)
+    def batched(self, unit: BatchUnit, item: Any) -> Awaitable[Any]:
+        return self.grouped(unit, lambda ops: self.write(lambda tx: unit(tx, [op.payload for op in ops])), item)
+
+    async def grouped(self, key: Any, run_batch: RunBatch, item: Any) -> Any:
+        """Run ``run_batch`` over this item and whatever other items of ``key`` are waiting."""
+        committer = self._committers.get(key)
         if committer is None:
             if self._closed or self._pool is None:
                 raise RuntimeError("the store is closed")
-
-            async def run_batch(ops: list[Op]) -> list[Any]:
-                return await self.write(lambda tx: unit(tx, [op.payload for op in ops]))
-
-            committer = self._committers[unit] = GroupCommitter(run_batch, name="pg-batch")
+            committer = self._committers[key] = GroupCommitter(run_batch, name="pg-batch")
             committer.start()
-        return await committer.submit("batch", item)
+        return await committer.submit(key, item)
 
     async def with_connection(self, fn: Callable[[PostgresTx], Awaitable[tuple[T, bool]]]) -> T:
         """Run ``fn`` on a pooled connection, not in a transaction (``fn`` owns its transactions;

@@ -46,15 +46,6 @@ class Listener:
             return
         self._task = asyncio.create_task(self._connect_loop(), name="pg-listener")
 
-    async def wait_connected(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for the listening connection (for tests and start-up)."""
-        self.ensure_started()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not self.connected and loop.time() < deadline:
-            await asyncio.sleep(0.01)
-        return self.connected
-
     async def close(self) -> None:
         self._closed = True
         if self._task is not None:

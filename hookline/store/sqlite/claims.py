@@ -1,19 +1,14 @@
-"""Delivery claims on SQLite: leases kept in memory.
-
-A lease says which dispatcher is sending a delivery, until when. On PostgreSQL, where many
-processes share the work, leases must live in the database. A SQLite file is used by one process
-(the lock file beside it makes sure), so its leases can live in that process: writing them to the
-database cost an UPDATE and two index changes per delivery, and a restart forgets them, which is
-what "release every lease at start-up" did. The semantics are the store's: a lease can be taken
-over once it expires; a result from a dispatcher that lost its lease is not applied.
-
-The driver snapshots the leases before each write batch and restores them if the batch rolls
-back, so they never disagree with the database. Claims and completions are write units of the
-one writer (completions batched: one transaction for every attempt waiting).
+"""Delivery claims on SQLite: leases kept in memory, since one process owns the file (writing them
+cost an UPDATE and two index changes per delivery; a restart forgets them, as releasing every
+lease at start-up would). The semantics are PostgreSQL's: an expired lease can be taken over; a
+result from a dispatcher that lost its lease is not applied. The driver snapshots the leases
+before each write batch and restores them if it rolls back. Claims and completions are write
+units of the one writer (completions batched: one transaction for every attempt waiting).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -34,45 +29,20 @@ class Lease(NamedTuple):  # one per claimed delivery: a tuple is made in half th
     job_id: str
 
 
-class Leases:
-    def __init__(self) -> None:
-        self._held: dict[str, Lease] = {}
-
-    def snapshot(self) -> dict[str, Lease]:
-        return dict(self._held)
-
-    def restore(self, snapshot: dict[str, Lease]) -> None:
-        self._held = snapshot
+class Leases(dict[str, Lease]):
+    """Delivery id → its lease. An expired lease no longer holds its delivery."""
 
     def live(self, now: float) -> list[str]:
-        """Deliveries leased right now (an expired lease no longer holds its delivery)."""
-        return [delivery_id for delivery_id, lease in self._held.items() if lease.until > now]
+        return [delivery_id for delivery_id, lease in self.items() if lease.until > now]
 
-    def live_per_subscription(self, now: float) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for lease in self._held.values():
-            if lease.until > now:
-                counts[lease.subscription_id] = counts.get(lease.subscription_id, 0) + 1
-        return counts
-
-    def take(self, delivery_id: str, lease: Lease) -> None:
-        self._held[delivery_id] = lease
+    def live_per_subscription(self, now: float) -> Counter[str]:
+        return Counter(lease.subscription_id for lease in self.values() if lease.until > now)
 
     def finish(self, delivery_id: str, owner: str) -> Lease | None:
         """End ``owner``'s lease; None when ``owner`` does not hold it (another dispatcher took it
         over, or an operator's retry cleared it)."""
-        lease = self._held.get(delivery_id)
-        if lease is None or lease.owner != owner:
-            return None
-        del self._held[delivery_id]
-        return lease
-
-    def busy(self, delivery_id: str, now: float) -> bool:
-        lease = self._held.get(delivery_id)
-        return lease is not None and lease.until > now
-
-    def drop(self, delivery_id: str) -> None:
-        self._held.pop(delivery_id, None)
+        lease = self.get(delivery_id)
+        return self.pop(delivery_id) if lease is not None and lease.owner == owner else None
 
 
 class SqliteClaims:
@@ -95,7 +65,7 @@ class SqliteClaims:
                     continue
                 leased[sub_id] = leased.get(sub_id, 0) + 1
                 chosen.append(rows.claim(values, secrets, now))
-                self.leases.take(values[0], Lease(owner, now + lease, sub_id, values[3]))
+                self.leases[values[0]] = Lease(owner, now + lease, sub_id, values[3])
                 if len(chosen) >= limit:
                     break
             return chosen
@@ -166,7 +136,8 @@ class SqliteClaims:
         await self.driver.write(unit)
 
     async def busy(self, tx: Tx, delivery_id: str, now: float) -> bool:
-        return self.leases.busy(delivery_id, now)
+        held = self.leases.get(delivery_id)
+        return held is not None and held.until > now
 
     def forget(self, tx: Tx, delivery_id: str) -> None:
-        self.leases.drop(delivery_id)
+        self.leases.pop(delivery_id, None)

@@ -2,16 +2,13 @@
 
 One writer connection (raw sqlite3), owned by a group-commit task, runs every write unit; its
 statements execute on the event loop thread (short B-tree operations: a unit's awaits never
-suspend) and each batch's COMMIT — the fsync, the only slow part — runs on a dedicated thread
-while the loop goes on reading requests, which join the next batch. (Measured: committing on the
-loop thread instead blocked it through every fsync, and at a steady 1,000 callbacks/s with 3,000
-deliveries/s the backlog grew; on the commit thread it held at a few dozen.) Each unit of a batch
-runs in a savepoint, so one that fails on bad input fails alone. Reads go through a small pool of
-aiosqlite connections, which WAL lets run beside the writer.
+suspend) and each batch's COMMIT, the fsync, on a dedicated thread while the loop reads the
+requests of the next batch (committing on the loop thread made the backlog grow at a steady
+1,000 callbacks/s). Each unit runs in a savepoint, so one that fails on bad input fails alone.
+Reads go through a small pool of aiosqlite connections beside the writer (WAL).
 
-Only one process may use a SQLite file: a lock file beside the database enforces it, so delivery
-leases live in memory (``claims``) and the upstream queues' leases left by a killed process are
-released at start-up. To run several processes, use PostgreSQL.
+One process uses a SQLite file (a lock file enforces it), so delivery leases live in memory
+(``claims``) and upstream queue leases a killed process left are released at start-up.
 """
 
 from __future__ import annotations
@@ -24,13 +21,15 @@ import os
 import sqlite3
 from collections.abc import Awaitable, Callable
 from functools import lru_cache, partial
-from operator import itemgetter
+from itertools import groupby
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
 import orjson
 
+from hookline.callthread import CallThread
 from hookline.clock import Clock
 from hookline.errors import InputError, StoreError
 from hookline.fanout import SubscriptionSet
@@ -38,8 +37,7 @@ from hookline.store import migrations, rows
 from hookline.store.driver import BatchUnit, Columns, Params, Row, Unit
 from hookline.store.groupcommit import Failed, GroupCommitter, Op
 from hookline.store.queries import resolver
-from hookline.store.sqlite.claims import SqliteClaims
-from hookline.store.sqlite.thread import CallThread
+from hookline.store.sqlite.claims import Leases, SqliteClaims
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -249,7 +247,7 @@ class SqliteDriver:
     async def _run_batch(self, ops: list[Op]) -> list[Any]:
         conn = self._conn
         assert conn is not None
-        leases = self.claims.leases.snapshot()
+        leases = dict(self.claims.leases)
         tx = SqliteTx(self, conn)
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -259,7 +257,7 @@ class SqliteDriver:
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-                self.claims.leases.restore(leases)
+                self.claims.leases = Leases(leases)
                 self.subscriptions = None
                 raise
         except sqlite3.Error as exc:
@@ -272,17 +270,12 @@ class SqliteDriver:
         """Run the batch's units in order: a run of ops of one batch unit together, each other
         unit in a savepoint of its own."""
         results: list[Any] = []
-        i = 0
-        while i < len(ops):
-            kind = ops[i].kind
-            j = i + 1
-            while kind != "call" and j < len(ops) and ops[j].kind == kind:
-                j += 1
-            if kind == "call":
-                results.append(await self._call(ops[i].payload, tx))
-            else:
-                results.extend(await kind(tx, [op.payload for op in ops[i:j]]))
-            i = j
+        for kind, group in groupby(ops, key=attrgetter("kind")):
+            if kind != "call":
+                results.extend(await kind(tx, [op.payload for op in group]))
+                continue
+            for op in group:
+                results.append(await self._call(op.payload, tx))
         return results
 
     async def _call(self, unit: Unit[Any], tx: SqliteTx) -> Any:

@@ -1,4 +1,4 @@
-"""One thread that runs blocking calls for the event loop: the writer's COMMIT (its fsync).
+"""One thread that runs blocking calls for the event loop (the SQLite writer's COMMIT: its fsync).
 
 ``loop.run_in_executor`` with a one-thread ``ThreadPoolExecutor`` did the same at ~37 µs of CPU a
 call (its work item, a ``concurrent.futures.Future``, the chaining of that future to an asyncio

@@ -9,7 +9,7 @@ from functools import partial
 
 import pytest
 
-from hookline.store.sqlite.thread import CallThread
+from hookline.callthread import CallThread
 
 
 async def test_a_call_runs_on_the_thread_and_returns_its_result() -> None:

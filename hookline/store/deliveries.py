@@ -1,5 +1,5 @@
-"""Operations on many deliveries at once (issue 14): bulk retry, as a write unit (see ``driver``;
-the lock order is ``receiving``'s: jobs, then deliveries, then subscriptions).
+"""Retrying deliveries, one or many at once (issue 14), as write units (see ``driver``; the lock
+order is ``receiving``'s: jobs, then deliveries, then subscriptions).
 
 A bulk retry keeps each (subscription, job) chain in order: retried dead deliveries go back to
 ``pending`` held, then the head of each chain they belong to becomes due (unless the chain already
@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from hookline.errors import Conflict, NotFound
+from hookline.models import Delivery
 from hookline.queries import BulkRetry
+from hookline.store import rows
 from hookline.store.driver import Tx
+from hookline.store.subscriptions import enabled
 
 _TESTS = {
     "subscription_id": "d.subscription_id = :subscription_id",
@@ -51,3 +55,18 @@ async def retry_deliveries(tx: Tx, wanted: BulkRetry, now: float) -> int:
         await tx.execute("due_now", now=now, ids=ids)
     tx.wake = True
     return len(ids)
+
+
+async def retry_delivery(tx: Tx, delivery_id: str, now: float) -> Delivery:
+    """Make a dead (or waiting) delivery due now. Raises NotFound, Conflict."""
+    row = await tx.fetch_one("delivery_state", id=delivery_id)
+    if row is None:
+        raise NotFound(f"no delivery {delivery_id!r}")
+    if await tx.claims.busy(tx, delivery_id, now):
+        raise Conflict(f"delivery {delivery_id} is being sent right now; look again in a moment")
+    sub_id = row["subscription_id"]
+    await enabled(tx, sub_id, f'(PATCH /v1/subscriptions/{sub_id} {{"enabled": true}}) before retrying')
+    await tx.execute("retry_delivery", now=now, id=delivery_id)
+    tx.claims.forget(tx, delivery_id)
+    tx.wake = True
+    return rows.delivery(await tx.fetch_one("get_delivery", id=delivery_id))
