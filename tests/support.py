@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -107,10 +108,27 @@ async def run_server(app: ASGIApp, *, lifespan: str = "on", port: int = 0) -> As
         await task
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port nothing listens on, for a server that must know its URL before it starts.
+    Not from the kernel's ephemeral range (32768-60999 here): an outgoing connection of another test
+    could take such a port between this call and the server's bind (seen under CI load). Each
+    pytest-xdist worker draws from its own range, and never hands out a port twice."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    low = 20000 + (int(worker) if worker.isdigit() else 0) % 6 * 2000
+    for port in random.sample(range(low, low + 2000), 2000):
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError(f"no free loopback port in {low}-{low + 1999}")
 
 
 @dataclass
