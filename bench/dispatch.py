@@ -33,6 +33,7 @@ async def fill(data_dir: Path, sink_url: str, total: int) -> bytes:
     from hookline.clock import SystemClock
     from hookline.config import Config
     from hookline.models import Inbound
+    from hookline.queries import JobQuery
     from hookline.store import open_store
     from receiver.adapters import ADAPTERS
 
@@ -52,7 +53,7 @@ async def fill(data_dir: Path, sink_url: str, total: int) -> bytes:
             await store.record_callback(Inbound("mjproxy", body, {}, time.time(), snapshot=ADAPTERS["mjproxy"](doc_i)))
 
     await asyncio.gather(*[one(i) for i in range(total)])
-    job = (await store.list_jobs(__import__("hookline.store.base", fromlist=["JobQuery"]).JobQuery(limit=1))).items[0]
+    job = (await store.list_jobs(JobQuery(limit=1))).items[0]
     payload = (await store.job_events(job.id))[0].payload
     await store.close()
     return payload

@@ -23,7 +23,7 @@ from hookline.models import EVENT_TYPES, Event
 from hookline.queries import EventQuery
 from hookline.runtime import Runtime
 
-# ``<position>_<event id>`` (see hookline.store.base.feed_cursor). At most 18 digits: positions
+# ``<position>_<event id>`` (see hookline.queries.feed_cursor). At most 18 digits: positions
 # stay far below 2**63 on both backends, and a larger number would overflow the drivers (a 500).
 CURSOR_PATTERN = r"^(0|[1-9][0-9]{0,17})_[A-Za-z0-9_]{1,64}$"
 _CURSOR = re.compile(CURSOR_PATTERN)

@@ -256,7 +256,7 @@ DELETE FROM revoked_sessions WHERE expires_at < :now
 -- name: session_revoked
 SELECT 1 AS revoked FROM revoked_sessions WHERE nonce = :nonce
 
--- ==== pause, operational events, bulk retry (issue 14; hookline/store/operations.py) ====
+-- ==== pause, operational events, bulk retry (issue 14; hookline/store/deliveries.py) ====
 
 -- name: hold_for_retry
 -- Dead deliveries back to pending, held: promote_heads then makes each chain's head due.
