@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -79,6 +80,14 @@ LONG_FIRST = (
     "tests/dispatcher/test_slots.py",
     "tests/upstream/test_commands.py",
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A suite started in the background (``&`` in a script, a CI runner) inherits SIGINT ignored,
+    and so would every process a test starts: the tests of what Ctrl-C does would see none. Give the
+    tests, and through them their processes, the Ctrl-C a terminal gives."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

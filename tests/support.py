@@ -94,7 +94,9 @@ async def run_server(app: ASGIApp, *, lifespan: str = "on", port: int = 0) -> As
         http=guarded_protocol(32 * 1024, 10.0),  # what `hookline serve` runs: httptools with limits
     )
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    # A test's server leaves the process's signal handlers alone (uvicorn installs its own and,
+    # with servers stopped out of order, could leave a stopped server's behind).
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
     await wait_for(lambda: server.started or task.done(), what="uvicorn to start")
     if task.done():

@@ -331,6 +331,7 @@ async def tls_subscriber(ca: trustme.CA, tmp_path: Path) -> AsyncIterator[int]:
         ssl_certfile=str(cert_file),
     )
     server = uvicorn.Server(config)
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # see run_server
     task = asyncio.create_task(server.serve())
     await wait_for(lambda: server.started, what="the TLS subscriber")
     try:
