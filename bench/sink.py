@@ -38,12 +38,11 @@ def next_request(buffer: bytes) -> tuple[bytes, bytes, bytes] | None:
     return head, buffer[end + 4 : size], buffer[size:]
 
 
-class SinkProtocol(asyncio.Protocol):
-    """Answers 200 to every request on a keep-alive connection, counting them; parses no more
-    than the end of the headers and Content-Length."""
+class RequestProtocol(asyncio.Protocol):
+    """A keep-alive connection of a benchmark's subscriber: each whole request (``next_request``)
+    goes to :meth:`request`, which answers it."""
 
-    def __init__(self, stats: SinkStats) -> None:
-        self.stats = stats
+    def __init__(self) -> None:
         self.buffer = b""
         self.transport: Any = None
 
@@ -53,10 +52,24 @@ class SinkProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         while (found := next_request(self.buffer)) is not None:
-            self.buffer = found[2]
-            now = time.perf_counter()
-            if self.stats.count == 0:
-                self.stats.first = now
-            self.stats.count += 1
-            self.stats.last = now
-            self.transport.write(RESPONSE)
+            head, body, self.buffer = found
+            self.request(head, body)
+
+    def request(self, head: bytes, body: bytes) -> None:
+        raise NotImplementedError
+
+
+class SinkProtocol(RequestProtocol):
+    """Answers 200 at once to every request, counting them."""
+
+    def __init__(self, stats: SinkStats) -> None:
+        super().__init__()
+        self.stats = stats
+
+    def request(self, head: bytes, body: bytes) -> None:
+        now = time.perf_counter()
+        if self.stats.count == 0:
+            self.stats.first = now
+        self.stats.count += 1
+        self.stats.last = now
+        self.transport.write(RESPONSE)

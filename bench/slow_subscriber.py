@@ -39,7 +39,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
@@ -47,7 +46,7 @@ import orjson
 from bench import harness
 from bench.harness import Row, say
 from bench.pgfleet import DEFAULT_PG, admin, build_template, run_loop, run_once, until
-from bench.sink import next_request
+from bench.sink import RequestProtocol
 
 DELAY = 0.05
 IN_FLIGHT = 24
@@ -96,24 +95,17 @@ class SubscriberStats:
         self.sequence.clear()
 
 
-class SlowSubscriber(asyncio.Protocol):
+class SlowSubscriber(RequestProtocol):
     """Answers 200 to every request ``DELAY`` seconds after it arrived (keep-alive, one request at
     a time per connection, as aiohttp sends them), recording what it checks."""
 
     def __init__(self, stats: SubscriberStats) -> None:
+        super().__init__()
         self.stats = stats
-        self.buffer = b""
-        self.transport: Any = None
 
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while (found := next_request(self.buffer)) is not None:
-            head, body, self.buffer = found
-            self._record(head, head.lower(), body)
-            asyncio.get_running_loop().call_later(DELAY, self._answer)
+    def request(self, head: bytes, body: bytes) -> None:
+        self._record(head, head.lower(), body)
+        asyncio.get_running_loop().call_later(DELAY, self._answer)
 
     def _record(self, head: bytes, lowered: bytes, body: bytes) -> None:
         stats = self.stats
