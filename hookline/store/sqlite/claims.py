@@ -60,12 +60,12 @@ class SqliteClaims:
             chosen: list[Claim] = []
             secrets: dict[str, list[str]] = {}
             for values in map(rows.getter(found, *rows.CLAIM), found):
-                sub_id = values[2]
-                if leased.get(sub_id, 0) >= per_subscription:
+                claim = rows.claim(values, secrets, now)
+                if leased[claim.subscription_id] >= per_subscription:
                     continue
-                leased[sub_id] = leased.get(sub_id, 0) + 1
-                chosen.append(rows.claim(values, secrets, now))
-                self.leases[values[0]] = Lease(owner, now + lease, sub_id, values[3])
+                leased[claim.subscription_id] += 1
+                self.leases[claim.delivery_id] = Lease(owner, now + lease, claim.subscription_id, claim.job_id)
+                chosen.append(claim)
                 if len(chosen) >= limit:
                     break
             return chosen
