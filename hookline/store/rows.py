@@ -31,9 +31,10 @@ def _loads(value: Any) -> Any:
     return None if value is None else orjson.loads(value)
 
 
-def getter(found: list[Row], *columns: str) -> Callable[[Row], tuple[Any, ...]]:
-    """Reads ``columns`` of each row of ``found`` by position, found once by name: for hot loops
-    (``sqlite3.Row`` compares names one by one on every lookup by name)."""
+def getter(found: list[Row], *columns: str) -> Callable[[Row], Any]:
+    """Reads ``columns`` of each row of ``found`` (a tuple; the value itself for one column) by
+    position, found once by name: for hot loops (``sqlite3.Row`` compares names one by one on
+    every lookup by name)."""
     keys = list(found[0].keys()) if found else list(columns)
     return itemgetter(*(keys.index(column) for column in columns))
 

@@ -59,12 +59,14 @@ class SqliteClaims:
             )
             chosen: list[Claim] = []
             secrets: dict[str, list[str]] = {}
-            for values in map(rows.getter(found, *rows.CLAIM), found):
-                claim = rows.claim(values, secrets, now)
-                if leased[claim.subscription_id] >= per_subscription:
+            values_of, subscription_of = rows.getter(found, *rows.CLAIM), rows.getter(found, "subscription_id")
+            for row in found:
+                sub_id = subscription_of(row)
+                if leased[sub_id] >= per_subscription:
                     continue
-                leased[claim.subscription_id] += 1
-                self.leases[claim.delivery_id] = Lease(owner, now + lease, claim.subscription_id, claim.job_id)
+                leased[sub_id] += 1
+                claim = rows.claim(values_of(row), secrets, now)
+                self.leases[claim.delivery_id] = Lease(owner, now + lease, sub_id, claim.job_id)
                 chosen.append(claim)
                 if len(chosen) >= limit:
                     break
